@@ -1,0 +1,29 @@
+/**
+ * Message bus: subject-based publish/subscribe and request/reply, the shape of NATS core.
+ * Subjects are dot-separated tokens; subscriptions may use `*` (one token) and `>` (the rest).
+ */
+import type { Unsubscribe } from './kv.js';
+
+export interface BusMessage {
+  readonly subject: string;
+  readonly data: Uint8Array;
+  /** Present when the sender awaits an answer (request/reply). */
+  respond?(data: Uint8Array): void;
+}
+
+export interface MessageBus {
+  /** Fire and forget. Messages published while disconnected may be lost (as on NATS). */
+  publish(subject: string, data: Uint8Array): void;
+  /** Delivers every message on a subject matching `pattern`; resolves once the interest is registered. */
+  subscribe(pattern: string, handler: (msg: BusMessage) => void): Promise<Unsubscribe>;
+  /** Sends and waits for the first answer. @throws TimeoutError (outcome unknown) or TransportError (no responders). */
+  request(subject: string, data: Uint8Array, opts: { timeoutMs: number }): Promise<Uint8Array>;
+}
+
+/** The kept history of domain events (a JetStream stream on NATS), deduplicated by message id. */
+export interface AuditLog {
+  /** Appends once per `msgId`: a repeat with the same id is acknowledged but not stored again. */
+  append(subject: string, data: Uint8Array, msgId: string): Promise<{ seq: number; duplicate: boolean }>;
+  /** Reads stored messages with sequence ≥ `fromSeq` (1-based), oldest first, up to the current end. */
+  read(fromSeq?: number): AsyncIterable<{ seq: number; subject: string; data: Uint8Array; at: number }>;
+}

@@ -1,0 +1,28 @@
+/**
+ * A transport gives each node its own connection to the shared coordination store and bus.
+ * Implementations: `memoryTransport()` (embedded default, with fault hooks) and `natsTransport()`.
+ */
+import type { AuditLog, MessageBus } from './bus.js';
+import type { KvBucket, KvBucketOptions, Unsubscribe } from './kv.js';
+
+/** Connection health as the node sees it; fed into the machines. */
+export type ConnectionStatus = 'connected' | 'disconnected' | 'reconnecting' | 'closed';
+
+export interface Connection {
+  readonly bus: MessageBus;
+  /** Opens (creating if missing) a KV bucket. @throws StoreMisconfiguredError if it exists with other options. */
+  kv(bucket: string, opts?: KvBucketOptions): Promise<KvBucket>;
+  /** Opens (creating if missing) the audit log of a cluster's domain events on `subjects`. */
+  auditLog(name: string, subjects: string): Promise<AuditLog>;
+  /** Reports connection status changes. */
+  onStatus(listener: (status: ConnectionStatus) => void): Unsubscribe;
+  /** Closes the connection; pending operations fail with StoppedError/TransportError. */
+  close(): Promise<void>;
+}
+
+export interface Transport {
+  /** Human-readable kind, e.g. `memory` or `nats`. */
+  readonly kind: string;
+  /** Opens a connection for one node. `nodeId` lets in-memory fault hooks target one node. */
+  connect(nodeId: string): Promise<Connection>;
+}
