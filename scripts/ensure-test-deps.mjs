@@ -5,7 +5,9 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
 /** @type {{ name: string, pkg: string, paths: string[] }[]} */
-const needs = [{ name: 'nats-server', pkg: 'nats-server', paths: ['/usr/sbin/nats-server', '/usr/bin/nats-server'] }];
+const needs = [
+  { name: 'nats-server', pkg: 'nats-server', paths: ['/usr/sbin/nats-server', '/usr/bin/nats-server'] },
+];
 if (process.env.AETHER_SKIP_BROWSER !== '1' && existsSync(new URL('../test/e2e', import.meta.url))) {
   needs.push({ name: 'chromium', pkg: 'chromium', paths: ['/usr/bin/chromium'] });
 }

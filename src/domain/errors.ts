@@ -73,7 +73,11 @@ export class CasConflictError extends ClusterError {
     readonly actual: number | null,
     options?: { cause?: unknown },
   ) {
-    super('CAS_CONFLICT', `compare-and-set on "${key}" expected revision ${expected}, found ${actual}`, options);
+    super(
+      'CAS_CONFLICT',
+      `compare-and-set on "${key}" expected revision ${expected}, found ${actual}`,
+      options,
+    );
   }
 }
 

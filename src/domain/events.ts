@@ -177,7 +177,13 @@ const plannedMoveS = z.strictObject({
 
 /** Zod schema of every domain event; strict, so unknown fields are rejected too. */
 export const domainEventSchema = z.discriminatedUnion('type', [
-  z.strictObject({ type: z.literal('NodeJoined'), ...base, nodeId: nodeIdS, incarnation: nat, weight: z.number().positive() }),
+  z.strictObject({
+    type: z.literal('NodeJoined'),
+    ...base,
+    nodeId: nodeIdS,
+    incarnation: nat,
+    weight: z.number().positive(),
+  }),
   z.strictObject({ type: z.literal('NodeDraining'), ...base, nodeId: nodeIdS }),
   z.strictObject({
     type: z.literal('NodeFailed'),
@@ -200,7 +206,12 @@ export const domainEventSchema = z.discriminatedUnion('type', [
     nodeId: nodeIdS,
     previous: z.strictObject({ nodeId: nodeIdS, term: nat }).nullable(),
   }),
-  z.strictObject({ type: z.literal('LeadershipRenewed'), ...base, nodeId: nodeIdS, expiresAt: z.number().finite() }),
+  z.strictObject({
+    type: z.literal('LeadershipRenewed'),
+    ...base,
+    nodeId: nodeIdS,
+    expiresAt: z.number().finite(),
+  }),
   z.strictObject({
     type: z.literal('LeadershipLost'),
     ...base,
@@ -211,7 +222,14 @@ export const domainEventSchema = z.discriminatedUnion('type', [
     type: z.literal('RebalancingTriggered'),
     ...base,
     rebalanceId: z.string().min(1).max(200),
-    reason: z.enum(['bootstrap', 'node-joined', 'node-failed', 'node-left', 'node-draining', 'leader-changed']),
+    reason: z.enum([
+      'bootstrap',
+      'node-joined',
+      'node-failed',
+      'node-left',
+      'node-draining',
+      'leader-changed',
+    ]),
     epoch: nat,
     plan: z.array(plannedMoveS),
   }),

@@ -47,5 +47,9 @@ export interface KvBucket {
    * Calls `onChange` for every later change of `key` (or of every key when `key` is `'>'`).
    * Delivers the current value first when `includeCurrent` is set. Resolves once the watch is live.
    */
-  watch(key: string, onChange: (change: KvChange) => void, opts?: { includeCurrent?: boolean }): Promise<Unsubscribe>;
+  watch(
+    key: string,
+    onChange: (change: KvChange) => void,
+    opts?: { includeCurrent?: boolean },
+  ): Promise<Unsubscribe>;
 }
