@@ -1,0 +1,223 @@
+/**
+ * The NATS transport: one NATS connection per node, giving it JetStream KV buckets, the core
+ * message bus and the JetStream audit stream.
+ */
+import { type JetStreamClient, type JetStreamManager, jetstream } from '@nats-io/jetstream';
+import {
+  connect,
+  type NatsConnection,
+  type NodeConnectionOptions,
+  type Status,
+} from '@nats-io/transport-node';
+import { StoppedError } from '../../domain/errors.js';
+import type { AuditLog } from '../../ports/bus.js';
+import type { KvBucketOptions, Unsubscribe } from '../../ports/kv.js';
+import type { Connection, ConnectionStatus, Transport } from '../../ports/transport.js';
+import { mapNatsError } from './errors.js';
+import { type AuditLogOptions, openNatsAuditLog } from './nats-audit-log.js';
+import { NatsBus } from './nats-bus.js';
+import { type NatsKvBucket, openNatsBucket } from './nats-kv.js';
+import { checkServer, type NatsLogger, type StoreWarning, silentLogger } from './store-checks.js';
+
+/**
+ * Options of {@link natsTransport}: every NATS connection option passes through (`servers`,
+ * `user`/`pass`, `token`, `authenticator` for nkeys or creds, `tls`, `name`, …), with defaults
+ * suited to coordination rather than the client's own.
+ */
+export interface NatsTransportOptions extends NodeConnectionOptions {
+  /** Where store warnings and connection events go; a pino `Logger` fits. Default: silent. */
+  readonly logger?: NatsLogger;
+  /**
+   * Timeout of each JetStream operation (KV read/write, audit append), in ms. Default 2 s: it
+   * must stay well under a lease TTL, so that a node learns of a failed renewal in time to step down.
+   */
+  readonly operationTimeoutMs?: number;
+  /** Options of the audit stream when it has to be created. */
+  readonly auditLog?: AuditLogOptions;
+}
+
+/** Defaults applied under the caller's options. */
+export const NATS_DEFAULTS = {
+  // The client's 20 s default would stall a node's start for as long as a lease lasts many times over.
+  timeout: 2_000,
+  reconnect: true,
+  // A coordination node never gives up on its store; it reports 'reconnecting' instead.
+  maxReconnectAttempts: -1,
+  // Short enough to be back within a lease renewal, long enough not to hammer a restarting server.
+  reconnectTimeWait: 250,
+  // A wrong URL should fail start at once, not retry silently.
+  waitOnFirstConnect: false,
+  // Detects a silently dead connection (no FIN, e.g. a partition) in ~15 s instead of ~4 minutes.
+  pingInterval: 5_000,
+  maxPingOut: 3,
+} as const satisfies NodeConnectionOptions;
+
+/** A {@link Transport} over NATS; `connect` returns {@link NatsConnectionHandle}s. */
+export interface NatsTransport extends Transport {
+  readonly kind: 'nats';
+  connect(nodeId: string): Promise<NatsConnectionHandle>;
+}
+
+/** A node's NATS connection: the {@link Connection} port plus what the runtime may want to inspect. */
+export interface NatsConnectionHandle extends Connection {
+  /** The underlying client connection (for advanced use; do not close it directly). */
+  readonly nc: NatsConnection;
+  /** Version of the server this connection reached first. */
+  readonly serverVersion: string;
+  /** Whether the server is part of a cluster. */
+  readonly clustered: boolean;
+  /** Store warnings found so far (server version at connect; replicas when opening buckets). */
+  readonly storeWarnings: readonly StoreWarning[];
+  kv(bucket: string, opts?: KvBucketOptions): Promise<NatsKvBucket>;
+}
+
+function statusOf(s: Status): ConnectionStatus | null {
+  switch (s.type) {
+    case 'disconnect':
+    case 'staleConnection':
+      return 'disconnected';
+    case 'reconnecting':
+      return 'reconnecting';
+    case 'reconnect':
+      return 'connected';
+    case 'close':
+      return 'closed';
+    default:
+      return null;
+  }
+}
+
+/**
+ * Creates the NATS transport. Each `connect(nodeId)` opens its own connection named
+ * `aether-<nodeId>`, checks the store (JetStream on, server version) and reports warnings.
+ * @throws StoreMisconfiguredError from `connect` when JetStream is not enabled.
+ */
+export function natsTransport(opts: NatsTransportOptions = {}): NatsTransport {
+  const { logger: givenLogger, operationTimeoutMs, auditLog: auditOpts, ...connOpts } = opts;
+  const logger = givenLogger ?? silentLogger;
+  return {
+    kind: 'nats',
+    async connect(nodeId: string): Promise<NatsConnectionHandle> {
+      let nc: NatsConnection;
+      try {
+        nc = await connect({ ...NATS_DEFAULTS, name: `aether-${nodeId}`, ...connOpts });
+      } catch (err) {
+        throw mapNatsError(err, { op: `connect ${nodeId} to ${String(connOpts.servers ?? 'localhost')}` });
+      }
+      try {
+        const check = await checkServer(nc, { logger, timeoutMs: operationTimeoutMs ?? 2_000 });
+        const js = jetstream(nc, { timeout: operationTimeoutMs ?? 2_000 });
+        return new NatsConnectionImpl(
+          nc,
+          js,
+          check.jsm,
+          check.version,
+          check.clustered,
+          [...check.warnings],
+          {
+            logger,
+            ...(auditOpts ? { auditOpts } : {}),
+          },
+        );
+      } catch (err) {
+        await nc.close().catch(() => {});
+        throw err;
+      }
+    },
+  };
+}
+
+class NatsConnectionImpl implements NatsConnectionHandle {
+  readonly bus: NatsBus;
+  private readonly listeners = new Set<(s: ConnectionStatus) => void>();
+  private readonly reconnectHooks = new Set<() => void>();
+  private readonly logger: NatsLogger;
+  private readonly auditOpts: AuditLogOptions | undefined;
+  private closed = false;
+  private last: ConnectionStatus = 'connected';
+
+  constructor(
+    readonly nc: NatsConnection,
+    private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
+    readonly serverVersion: string,
+    readonly clustered: boolean,
+    readonly storeWarnings: StoreWarning[],
+    o: { logger: NatsLogger; auditOpts?: AuditLogOptions },
+  ) {
+    this.logger = o.logger;
+    this.auditOpts = o.auditOpts;
+    this.bus = new NatsBus(nc, this.logger);
+    void this.pumpStatus();
+  }
+
+  private async pumpStatus(): Promise<void> {
+    for await (const s of this.nc.status()) {
+      const mapped = statusOf(s);
+      if (s.type === 'disconnect' || s.type === 'reconnect')
+        this.logger.info({ server: s.server }, `nats ${s.type}`);
+      if (s.type === 'reconnect') for (const fn of this.reconnectHooks) fn();
+      if (mapped) this.emit(mapped);
+    }
+  }
+
+  private emit(s: ConnectionStatus): void {
+    // The client repeats 'reconnecting' once per attempt; listeners want changes.
+    if (s === this.last) return;
+    this.last = s;
+    for (const l of this.listeners) {
+      try {
+        l(s);
+      } catch (err) {
+        this.logger.warn({ err }, 'connection status listener threw');
+      }
+    }
+  }
+
+  private assertOpen(op: string): void {
+    if (this.closed || this.nc.isClosed()) throw new StoppedError(`${op}: connection is closed`);
+  }
+
+  kv(bucket: string, opts?: KvBucketOptions): Promise<NatsKvBucket> {
+    this.assertOpen(`open bucket "${bucket}"`);
+    return openNatsBucket(
+      {
+        nc: this.nc,
+        js: this.js,
+        clustered: this.clustered,
+        logger: this.logger,
+        isClosed: () => this.closed || this.nc.isClosed(),
+        warn: (w) => this.storeWarnings.push(w),
+        onReconnect: (fn) => {
+          this.reconnectHooks.add(fn);
+          return () => this.reconnectHooks.delete(fn);
+        },
+      },
+      bucket,
+      opts,
+    );
+  }
+
+  auditLog(name: string, subjects: string): Promise<AuditLog> {
+    this.assertOpen(`open audit log "${name}"`);
+    return openNatsAuditLog(this.jsm, this.js, name, subjects, this.auditOpts);
+  }
+
+  onStatus(listener: (status: ConnectionStatus) => void): Unsubscribe {
+    this.listeners.add(listener);
+    return () => {
+      this.listeners.delete(listener);
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.reconnectHooks.clear();
+    try {
+      await this.nc.close();
+    } finally {
+      this.emit('closed');
+    }
+  }
+}
