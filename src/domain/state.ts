@@ -28,11 +28,26 @@ export interface ClusterState {
   /** Highest term ever seen; terms never go back. */
   readonly highestTerm: Term;
   readonly shardMap: ShardMap;
-  /** Shards whose owner failed or left and that await a recovery assignment. */
+  /** Shards whose owner failed or left and that await a recovery assignment, in ascending order. */
   readonly orphaned: readonly ShardId[];
+  /**
+   * The owner each orphaned shard had before it was orphaned (keys are shard ids), so that the
+   * recovery `ShardAssigned` can name its `previous` owner. Entries leave with the shard's orphan status.
+   */
+  readonly orphanedFrom: Readonly<Record<ShardId, NodeId>>;
+  /**
+   * True once every shard has had an owner at the same moment. Before that, unowned shards that are not
+   * orphaned are the normal state of a cluster that has not placed its shards yet; after it, every
+   * unowned shard must be orphaned (invariant 2).
+   */
+  readonly bootstrapped: boolean;
   /** Bumped by every membership change (join, drain, fail, leave): the trigger for rebalancing. */
   readonly epoch: number;
-  /** Epoch of the last completed rebalance: a rebalance needs `epoch > balancedEpoch` (invariant 4). */
+  /**
+   * Epoch of the last rebalance that achieved its plan: a rebalance needs `epoch > balancedEpoch`, or
+   * orphaned/unplaced shards (invariant 4). A rebalance closed early, or one that left shards on a Draining
+   * node, does not advance it, so the leader may plan again.
+   */
   readonly balancedEpoch: number;
   readonly rebalance: ActiveRebalance | null;
 }
@@ -46,6 +61,8 @@ export function initialClusterState(shardCount: number = DEFAULT_SHARD_COUNT): C
     highestTerm: 0,
     shardMap: emptyShardMap(shardCount),
     orphaned: [],
+    orphanedFrom: {},
+    bootstrapped: false,
     epoch: 0,
     balancedEpoch: 0,
     rebalance: null,

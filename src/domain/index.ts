@@ -1,0 +1,8 @@
+/** The pure domain core: values, events, errors, state, commands, `apply` and the invariants. */
+export * from './apply.js';
+export * from './commands.js';
+export * from './errors.js';
+export * from './events.js';
+export * from './invariants.js';
+export * from './state.js';
+export * from './values.js';
