@@ -11,6 +11,8 @@ import type { PlacementInput, PlacementNode, PlacementResult, PlacementStrategy 
  * give up; past this the difference no longer matters for stability and the walk gets long.
  */
 const RANK_CAP = 8;
+/** Tolerance for float error in weighted shares. */
+const EPSILON = 1e-9;
 
 /**
  * The default strategy. Each Active node gets a quota: its fair share of the shards by weight,
@@ -73,7 +75,8 @@ export class BalancedPlacement implements PlacementStrategy {
 
 /**
  * Quota per node: `floor(shardCount * weight / totalWeight)`, plus one for as many nodes as the
- * remainder needs. The extra shard goes first to nodes holding more than their floor (giving it to
+ * remainder needs, chosen among nodes whose exact share is fractional (so every quota is within one
+ * of the exact share). The extra shard goes first to nodes holding more than their floor (giving it to
  * them saves a move), then to the larger fractional share, then to the node holding more, then by id.
  */
 function quotas(active: readonly PlacementNode[], shardCount: number, held: Int32Array): Int32Array {
@@ -88,19 +91,22 @@ function quotas(active: readonly PlacementNode[], shardCount: number, held: Int3
   for (let i = 0; i < n; i++) {
     const exact = uniform ? shardCount / n : (shardCount * weights[i]!) / totalWeight;
     // The epsilon absorbs float error on exact integers (e.g. 341.99999999 for 342).
-    const f = Math.floor(exact + 1e-9);
+    const f = Math.floor(exact + EPSILON);
     quota[i] = f;
-    frac[i] = uniform ? 0 : exact - f;
+    frac[i] = exact - f > EPSILON ? exact - f : 0;
     assigned += f;
   }
   const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => {
+    const ea = frac[a]! > 0 ? 0 : 1;
+    const eb = frac[b]! > 0 ? 0 : 1;
     const ga = held[a]! > quota[a]! ? 0 : 1;
     const gb = held[b]! > quota[b]! ? 0 : 1;
-    return ga - gb || frac[b]! - frac[a]! || held[b]! - held[a]! || a - b;
+    return ea - eb || ga - gb || frac[b]! - frac[a]! || held[b]! - held[a]! || a - b;
   });
+  // The remainder is the sum of the fractional parts, so it is smaller than the number of nodes
+  // that have one; the wrap-around and the reduction below only guard against float error.
   let extra = shardCount - assigned;
   for (let k = 0; extra > 0; k = (k + 1) % n, extra--) quota[order[k]!]!++;
-  // Only reachable through float error on pathological weights; keeps the sum exact regardless.
   for (let k = n - 1; extra < 0; k = (k + n - 1) % n) {
     const i = order[k]!;
     if (quota[i]! > 0) {
