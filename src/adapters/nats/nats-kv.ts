@@ -20,6 +20,8 @@ export interface OpenBucketContext {
   readonly warn: (w: StoreWarning) => void;
   /** Restarts live watches after a reconnect (see {@link NatsKvBucket.watch}). */
   readonly onReconnect: (fn: () => void) => Unsubscribe;
+  /** Interval of the watch liveness probe, in ms; 0 disables it. */
+  readonly watchProbeMs: number;
 }
 
 /**
@@ -131,10 +133,12 @@ export class NatsKvBucket implements KvBucket {
   }
 
   /**
-   * Watches through an ordered push consumer. After a reconnect the consumer may be gone with
-   * the server that hosted it, and the client would notice only after two missed 30 s heartbeats;
-   * so on reconnect we restart the watch from the revision after the last one delivered, which
-   * neither repeats nor skips a change.
+   * Watches through an ordered push consumer, supervised: the consumer lives on one server, and
+   * when that server dies the client notices only after two missed 30 s heartbeats. So the watch
+   * restarts from the revision after the last one delivered on reconnect, when its consumer ends,
+   * and when a periodic probe finds a revision newer than the last delivered one that stays
+   * undelivered for a whole probe interval. Nothing is repeated and every key's latest value
+   * arrives; values overwritten during the gap are gone (the bucket keeps one per key).
    */
   async watch(
     key: string,
@@ -142,70 +146,158 @@ export class NatsKvBucket implements KvBucket {
     opts: { includeCurrent?: boolean } = {},
   ): Promise<Unsubscribe> {
     this.live('watch');
-    let stopped = false;
     let cursor = 0;
-    let iter: Awaited<ReturnType<KV['watch']>> | null = null;
-
-    const start = async (resumeFrom: number) => {
-      const it = await this.kv.watch({
-        key,
-        include: opts.includeCurrent ? KvWatchInclude.LastValue : KvWatchInclude.UpdatesOnly,
-        ...(resumeFrom > 0 ? { resumeFromRevision: resumeFrom } : {}),
-      });
-      if (stopped) {
-        it.stop();
-        return;
-      }
-      iter = it;
-      void (async () => {
-        for await (const e of it) {
-          if (stopped || it !== iter) break;
-          if (e.revision <= cursor) continue;
-          cursor = e.revision;
-          onChange(toChange(e));
-        }
-      })().catch((err: unknown) => {
-        this.ctx.logger.warn({ bucket: this.name, key, err }, 'kv watch ended with an error');
-      });
-    };
-
     if (!opts.includeCurrent) {
-      // Pin the starting point so a restart after reconnect resumes exactly where the watch began.
+      // Pin the start so that a restart resumes exactly where the watch began.
       try {
-        const st = await this.kv.status();
-        cursor = st.streamInfo.state.last_seq;
+        cursor = (await this.kv.status()).streamInfo.state.last_seq;
       } catch (err) {
         throw mapNatsError(err, { op: 'watch', key });
       }
     }
+    const w = new SupervisedWatch(
+      this.kv,
+      this.ctx,
+      this.name,
+      key,
+      onChange,
+      cursor,
+      opts.includeCurrent === true,
+    );
     try {
-      await start(opts.includeCurrent ? 0 : cursor + 1);
+      await w.start();
     } catch (err) {
+      w.stop();
       throw mapNatsError(err, { op: 'watch', key });
     }
+    return () => w.stop();
+  }
+}
 
-    const restart = () => {
-      if (stopped) return;
-      const old = iter;
-      iter = null;
-      old?.stop();
-      // With includeCurrent and nothing seen yet, starting over delivers the current values again.
-      const from = cursor > 0 || !opts.includeCurrent ? cursor + 1 : 0;
-      start(from).catch((err: unknown) => {
-        this.ctx.logger.warn(
-          { bucket: this.name, key, err },
-          'kv watch restart failed; retrying on next reconnect',
-        );
-      });
-    };
-    const offReconnect = this.ctx.onReconnect(restart);
+type WatchIterator = Awaited<ReturnType<KV['watch']>>;
 
-    return () => {
-      if (stopped) return;
-      stopped = true;
-      offReconnect();
-      iter?.stop();
-      iter = null;
-    };
+/** One watch and what keeps it alive. @internal */
+class SupervisedWatch {
+  private iter: WatchIterator | null = null;
+  private stopped = false;
+  private restarting = false;
+  private retryTimer: ReturnType<typeof setTimeout> | null = null;
+  private probeTimer: ReturnType<typeof setInterval> | null = null;
+  private probing = false;
+  /** Newest revision the last probe saw undelivered, or 0. */
+  private suspect = 0;
+  private readonly offReconnect: Unsubscribe;
+
+  constructor(
+    private readonly kv: KV,
+    private readonly ctx: OpenBucketContext,
+    private readonly bucket: string,
+    private readonly key: string,
+    private readonly onChange: (change: KvChange) => void,
+    /** Last revision delivered (or the stream's last sequence when the watch began). */
+    private cursor: number,
+    private readonly includeCurrent: boolean,
+  ) {
+    this.offReconnect = ctx.onReconnect(() => this.restart('reconnect'));
+    if (ctx.watchProbeMs > 0) {
+      this.probeTimer = setInterval(() => void this.probe(), ctx.watchProbeMs);
+      this.probeTimer.unref?.();
+    }
+  }
+
+  async start(): Promise<void> {
+    // With includeCurrent and nothing delivered yet, starting over delivers the current values.
+    const fresh = this.includeCurrent && this.cursor === 0;
+    const it = await this.kv.watch({
+      key: this.key,
+      include: fresh ? KvWatchInclude.LastValue : KvWatchInclude.UpdatesOnly,
+      ...(fresh ? {} : { resumeFromRevision: this.cursor + 1 }),
+    });
+    if (this.stopped) {
+      it.stop();
+      return;
+    }
+    this.iter = it;
+    void this.pump(it);
+  }
+
+  private async pump(it: WatchIterator): Promise<void> {
+    try {
+      for await (const e of it) {
+        if (this.stopped || it !== this.iter) return;
+        if (e.revision <= this.cursor) continue;
+        this.cursor = e.revision;
+        try {
+          this.onChange(toChange(e));
+        } catch (err) {
+          this.ctx.logger.warn({ bucket: this.bucket, key: this.key, err }, 'kv watch handler threw');
+        }
+      }
+    } catch (err) {
+      this.ctx.logger.debug({ bucket: this.bucket, key: this.key, err }, 'kv watch consumer failed');
+    }
+    if (!this.stopped && it === this.iter) this.restart('consumer ended');
+  }
+
+  /** Finds a change the consumer should have delivered by now. */
+  private async probe(): Promise<void> {
+    if (this.stopped || this.restarting || this.probing || this.ctx.isClosed()) return;
+    this.probing = true;
+    try {
+      let newest: number;
+      if (this.key === '>') {
+        newest = (await this.kv.status()).streamInfo.state.last_seq;
+      } else {
+        // Raw get: a delete marker counts as a change; an expired key has no revision (and no event).
+        newest = (await this.kv.get(this.key))?.revision ?? 0;
+      }
+      if (newest <= this.cursor) {
+        this.suspect = 0;
+      } else if (this.suspect > 0 && this.cursor < this.suspect) {
+        this.restart(`revision ${this.suspect} not delivered`);
+      } else {
+        this.suspect = newest;
+      }
+    } catch {
+      // The store is unreachable (failover, disconnect): the next probe or the reconnect handles it.
+    } finally {
+      this.probing = false;
+    }
+  }
+
+  private restart(why: string, attempt = 0): void {
+    if (this.stopped || (this.restarting && attempt === 0)) return;
+    this.restarting = true;
+    this.suspect = 0;
+    const old = this.iter;
+    this.iter = null;
+    old?.stop();
+    this.ctx.logger.debug(
+      { bucket: this.bucket, key: this.key, why, from: this.cursor + 1 },
+      'kv watch restart',
+    );
+    this.start().then(
+      () => {
+        this.restarting = false;
+      },
+      (err: unknown) => {
+        if (this.stopped) return;
+        // The stream may have no leader for several seconds after a server dies: keep trying.
+        const delay = Math.min(2_000, 100 * 2 ** attempt);
+        this.ctx.logger.debug({ bucket: this.bucket, key: this.key, err, delay }, 'kv watch restart failed');
+        this.retryTimer = setTimeout(() => this.restart(why, attempt + 1), delay);
+        this.retryTimer.unref?.();
+      },
+    );
+  }
+
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.offReconnect();
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.probeTimer) clearInterval(this.probeTimer);
+    this.iter?.stop();
+    this.iter = null;
   }
 }

@@ -34,6 +34,12 @@ export interface NatsTransportOptions extends NodeConnectionOptions {
   readonly operationTimeoutMs?: number;
   /** Options of the audit stream when it has to be created. */
   readonly auditLog?: AuditLogOptions;
+  /**
+   * Interval of each KV watch's liveness probe, in ms (0 disables it). Default 1 s: a watch whose
+   * consumer died with its server is restarted within about two intervals of the next change,
+   * instead of after the client's two missed 30 s heartbeats. Costs one read per watch per interval.
+   */
+  readonly watchProbeMs?: number;
 }
 
 /** Defaults applied under the caller's options. */
@@ -93,7 +99,7 @@ function statusOf(s: Status): ConnectionStatus | null {
  * @throws StoreMisconfiguredError from `connect` when JetStream is not enabled.
  */
 export function natsTransport(opts: NatsTransportOptions = {}): NatsTransport {
-  const { logger: givenLogger, operationTimeoutMs, auditLog: auditOpts, ...connOpts } = opts;
+  const { logger: givenLogger, operationTimeoutMs, auditLog: auditOpts, watchProbeMs, ...connOpts } = opts;
   const logger = givenLogger ?? silentLogger;
   return {
     kind: 'nats',
@@ -116,6 +122,7 @@ export function natsTransport(opts: NatsTransportOptions = {}): NatsTransport {
           [...check.warnings],
           {
             logger,
+            watchProbeMs: watchProbeMs ?? 1_000,
             ...(auditOpts ? { auditOpts } : {}),
           },
         );
@@ -133,6 +140,7 @@ class NatsConnectionImpl implements NatsConnectionHandle {
   private readonly reconnectHooks = new Set<() => void>();
   private readonly logger: NatsLogger;
   private readonly auditOpts: AuditLogOptions | undefined;
+  private readonly watchProbeMs: number;
   private closed = false;
   private last: ConnectionStatus = 'connected';
 
@@ -143,10 +151,11 @@ class NatsConnectionImpl implements NatsConnectionHandle {
     readonly serverVersion: string,
     readonly clustered: boolean,
     readonly storeWarnings: StoreWarning[],
-    o: { logger: NatsLogger; auditOpts?: AuditLogOptions },
+    o: { logger: NatsLogger; watchProbeMs: number; auditOpts?: AuditLogOptions },
   ) {
     this.logger = o.logger;
     this.auditOpts = o.auditOpts;
+    this.watchProbeMs = o.watchProbeMs;
     this.bus = new NatsBus(nc, this.logger);
     void this.pumpStatus();
   }
@@ -187,6 +196,7 @@ class NatsConnectionImpl implements NatsConnectionHandle {
         clustered: this.clustered,
         logger: this.logger,
         isClosed: () => this.closed || this.nc.isClosed(),
+        watchProbeMs: this.watchProbeMs,
         warn: (w) => this.storeWarnings.push(w),
         onReconnect: (fn) => {
           this.reconnectHooks.add(fn);
