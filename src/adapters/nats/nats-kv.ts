@@ -147,13 +147,16 @@ export class NatsKvBucket implements KvBucket {
   ): Promise<Unsubscribe> {
     this.live('watch');
     let cursor = 0;
-    if (!opts.includeCurrent) {
-      // Pin the start so that a restart resumes exactly where the watch began.
-      try {
+    let hasCurrent = false;
+    try {
+      if (!opts.includeCurrent) {
+        // Pin the start so that a restart resumes exactly where the watch began.
         cursor = (await this.kv.status()).streamInfo.state.last_seq;
-      } catch (err) {
-        throw mapNatsError(err, { op: 'watch', key });
+      } else {
+        hasCurrent = key === '>' ? (await this.kv.status()).values > 0 : (await this.kv.get(key)) !== null;
       }
+    } catch (err) {
+      throw mapNatsError(err, { op: 'watch', key });
     }
     const w = new SupervisedWatch(
       this.kv,
@@ -170,11 +173,27 @@ export class NatsKvBucket implements KvBucket {
       w.stop();
       throw mapNatsError(err, { op: 'watch', key });
     }
+    if (hasCurrent) {
+      // Resolve only once the current values are delivered: with one value kept per key, a write
+      // landing before the consumer sends a key's current value would replace it unseen. Bounded,
+      // because keys can expire in between and then nothing at all is sent.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        w.snapshotDelivered,
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, SNAPSHOT_WAIT_MS);
+        }),
+      ]);
+      clearTimeout(timer);
+    }
     return () => w.stop();
   }
 }
 
 type WatchIterator = Awaited<ReturnType<KV['watch']>>;
+
+/** Longest a watch with `includeCurrent` waits for the current values before resolving. */
+const SNAPSHOT_WAIT_MS = 2_000;
 
 /** One watch and what keeps it alive. @internal */
 class SupervisedWatch {
@@ -187,6 +206,11 @@ class SupervisedWatch {
   /** Newest revision the last probe saw undelivered, or 0. */
   private suspect = 0;
   private readonly offReconnect: Unsubscribe;
+  private snapshotDone: () => void = () => {};
+  /** Settles once the first batch of current values has been delivered. */
+  readonly snapshotDelivered = new Promise<void>((resolve) => {
+    this.snapshotDone = resolve;
+  });
 
   constructor(
     private readonly kv: KV,
@@ -218,19 +242,36 @@ class SupervisedWatch {
       return;
     }
     this.iter = it;
-    void this.pump(it);
+    void this.pump(it, fresh);
   }
 
-  private async pump(it: WatchIterator): Promise<void> {
+  private deliver(e: KvWatchEntry): void {
+    if (e.revision <= this.cursor) return;
+    this.cursor = e.revision;
+    try {
+      this.onChange(toChange(e));
+    } catch (err) {
+      this.ctx.logger.warn({ bucket: this.bucket, key: this.key, err }, 'kv watch handler threw');
+    }
+  }
+
+  private async pump(it: WatchIterator, fresh: boolean): Promise<void> {
+    // The server sends the current values (last per key) in no particular revision order: hold
+    // them until the consumer has caught up (nothing pending), then deliver them sorted.
+    let snapshot: KvWatchEntry[] | null = fresh ? [] : null;
     try {
       for await (const e of it) {
         if (this.stopped || it !== this.iter) return;
-        if (e.revision <= this.cursor) continue;
-        this.cursor = e.revision;
-        try {
-          this.onChange(toChange(e));
-        } catch (err) {
-          this.ctx.logger.warn({ bucket: this.bucket, key: this.key, err }, 'kv watch handler threw');
+        if (snapshot === null) {
+          this.deliver(e);
+          continue;
+        }
+        snapshot.push(e);
+        if (e.delta === 0) {
+          const held = snapshot.sort((p, q) => p.revision - q.revision);
+          snapshot = null;
+          for (const h of held) this.deliver(h);
+          this.snapshotDone();
         }
       }
     } catch (err) {
