@@ -2,7 +2,14 @@
 // keeps the same picture the relay keeps (live actors, latest view per node, recent events) and
 // renders it on animation frames.
 import { eventDetail, eventTone, formatAge, formatTime, nodeColor, STATUS_ORDER } from './format.js';
-import { activeStateIds, drawChart, eventLabel, layoutDefinition, valueText } from './statechart.js';
+import {
+  activeStateIds,
+  drawChart,
+  eventLabel,
+  layoutDefinition,
+  pickLayout,
+  valueText,
+} from './statechart.js';
 
 const MAX_EVENTS = 3000;
 const MAX_ROWS = 400;
@@ -710,10 +717,29 @@ function makeChartCard(a) {
   cc.value = h('span', { class: 'mono value' });
   cc.lastEvent = h('span', { class: 'mono last-event' });
   cc.body = h('div', { class: 'chart-body' }, h('div', { class: 'muted small', text: 'laying out…' }));
+  const zoom = h(
+    'button',
+    { type: 'button', class: 'btn small ghost', title: 'fit to width / actual size' },
+    '1:1',
+  );
+  zoom.addEventListener('click', () => {
+    const actual = cc.root.classList.toggle('actual-size');
+    zoom.textContent = actual ? 'fit' : '1:1';
+  });
   cc.root = h(
     'article',
     { class: 'chart-card', 'data-testid': `statechart-${name}`, 'data-session-id': a.actor.sessionId },
-    h('header', {}, cc.title, cc.statusEl, cc.meta, h('span', { class: 'spacer' }), cc.lastEvent, cc.value),
+    h(
+      'header',
+      {},
+      cc.title,
+      cc.statusEl,
+      cc.meta,
+      h('span', { class: 'spacer' }),
+      cc.lastEvent,
+      cc.value,
+      zoom,
+    ),
     cc.body,
   );
   return cc;
@@ -729,7 +755,7 @@ function updateChartCard(cc, a) {
   cc.statusEl.className = `status small st-${status}`;
   if (a.lastTransitions?.length) {
     const t = a.lastTransitions[0];
-    cc.lastEvent.textContent = `${eventLabel(a.lastEventType ?? t.eventType)} → `;
+    cc.lastEvent.textContent = `${eventLabel(a.lastEventType ?? t.eventType)} →`;
   } else cc.lastEvent.textContent = '';
   const key = JSON.stringify(def);
   if (cc.defKey !== key) {
@@ -738,9 +764,13 @@ function updateChartCard(cc, a) {
     cc.step = -1;
     const mine = key;
     layoutDefinition(def)
-      .then((layout) => {
+      .then((layouts) => {
         if (cc.defKey !== mine) return;
+        const layout = pickLayout(layouts, Math.max(300, cc.body.clientWidth - 24), 600);
         cc.handle = drawChart(layout, cssId(a.actor.sessionId));
+        cc.root.dataset.direction = layout.direction;
+        // Fit the width, but never below 70%: past that, scroll instead of squinting.
+        cc.handle.svg.style.minWidth = `${Math.round(layout.laid.width * 0.7)}px`;
         cc.body.replaceChildren(cc.handle.svg);
         cc.root.dataset.laidOut = 'true';
         const latest = state.actors.get(a.actor.sessionId) ?? a;

@@ -24,14 +24,15 @@ function textWidth(text, font) {
 const ref = (t) => (typeof t === 'string' && t.startsWith('#') ? t.slice(1) : t);
 
 /** A readable name for an event type: delayed, done and error events get short forms. */
-export function eventLabel(eventType) {
+export function eventLabel(eventType, invokeSrc = null) {
   if (typeof eventType !== 'string' || eventType === '') return '';
+  const actorName = (id) => invokeSrc?.get(id) ?? id.split('.').pop();
   let m = /^xstate\.after\.([^.]+)\./.exec(eventType);
   if (m) return `after ${/^\d+$/.test(m[1]) ? `${m[1]} ms` : m[1]}`;
   m = /^xstate\.done\.actor\.(.+)$/.exec(eventType);
-  if (m) return `done: ${m[1]}`;
+  if (m) return `done: ${actorName(m[1])}`;
   m = /^xstate\.error\.actor\.(.+)$/.exec(eventType);
-  if (m) return `error: ${m[1]}`;
+  if (m) return `error: ${actorName(m[1])}`;
   m = /^xstate\.done\.state\.(.+)$/.exec(eventType);
   if (m) return `done: ${m[1].split('.').pop()}`;
   return eventType;
@@ -51,23 +52,42 @@ function* walk(def, parent = null) {
 }
 
 /** Builds the ELK graph for a definition, plus the metadata needed to draw it. */
-function toElkGraph(def) {
+function toElkGraph(def, direction) {
   const transitions = [];
   const states = new Map();
+  const internals = new Map();
+  const invokeSrc = new Map();
+  for (const { def: d } of walk(def)) {
+    for (const inv of d.invoke ?? []) {
+      if (inv && typeof inv.id === 'string' && typeof inv.src === 'string') invokeSrc.set(inv.id, inv.src);
+    }
+  }
+  const across = direction === 'RIGHT' ? 'DOWN' : 'RIGHT';
   const build = (s, depth) => {
     states.set(s.id, s);
     const kids = Object.values(s.states ?? {});
     const label = depth === 0 ? s.id : s.key;
     const lw = textWidth(label, FONT);
+    // Transitions without a target stay in the state: listed inside it rather than drawn as loops.
+    const inner = [];
+    for (const t of s.transitions ?? []) {
+      if ((t.target ?? []).length > 0) continue;
+      const g = guardName(t.guard);
+      const text = eventLabel(t.eventType, invokeSrc) + (g ? ` [${g}]` : '');
+      if (!inner.includes(text)) inner.push(text);
+    }
+    const innerLines = wrapChips(inner, Math.max(150, lw + 40));
+    internals.set(s.id, innerLines);
+    const innerW = Math.max(0, ...innerLines.map((l) => textWidth(l, LABEL_FONT)));
+    const innerH = innerLines.length * 14;
     const node = { id: s.id, labels: [{ text: label, width: lw, height: 14 }] };
     if (kids.length > 0) {
       node.layoutOptions = {
-        'elk.padding': `[top=${depth === 0 ? 34 : 30},left=14,bottom=14,right=14]`,
-        'elk.direction': 'RIGHT',
+        'elk.padding': `[top=${(depth === 0 ? 34 : 30) + innerH},left=14,bottom=14,right=14]`,
+        'elk.direction': s.type === 'parallel' ? across : direction,
         'elk.nodeSize.constraints': 'MINIMUM_SIZE',
-        'elk.nodeSize.minimum': `(${lw + 40}, 60)`,
+        'elk.nodeSize.minimum': `(${Math.max(lw, innerW) + 40}, 60)`,
       };
-      if (s.type === 'parallel') node.layoutOptions['elk.direction'] = 'DOWN';
       node.children = kids.map((k) => build(k, depth + 1));
       const initTargets = s.type === 'parallel' ? [] : (s.initial?.target ?? []).map(ref);
       if (initTargets.length > 0) {
@@ -83,19 +103,19 @@ function toElkGraph(def) {
       }
     } else {
       const extra = s.type === 'final' ? 10 : 0;
-      node.width = Math.max(72, lw + 28 + extra);
-      node.height = 34;
+      node.width = Math.max(72, lw + 28 + extra, innerW + 20);
+      node.height = 34 + (innerH > 0 ? innerH + 4 : 0);
     }
     let i = 0;
     for (const t of s.transitions ?? []) {
       const targets = (t.target ?? []).map(ref).filter((x) => typeof x === 'string');
-      const label = eventLabel(t.eventType);
+      const label = eventLabel(t.eventType, invokeSrc);
       const guard = guardName(t.guard);
       const text = guard ? `${label} [${guard}]` : label;
       transitions.push({
         id: `${s.id}::t${i++}`,
         source: s.id,
-        targets: targets.length > 0 ? targets : [s.id],
+        targets,
         eventType: t.eventType,
         text,
         internal: targets.length === 0,
@@ -119,7 +139,7 @@ function toElkGraph(def) {
     layoutOptions: {
       'elk.algorithm': 'layered',
       'elk.hierarchyHandling': 'INCLUDE_CHILDREN',
-      'elk.direction': 'RIGHT',
+      'elk.direction': direction,
       'elk.edgeRouting': 'ORTHOGONAL',
       'elk.layered.spacing.nodeNodeBetweenLayers': '48',
       'elk.spacing.nodeNode': '22',
@@ -134,7 +154,22 @@ function toElkGraph(def) {
     children: [root],
     edges,
   };
-  return { graph, transitions, states };
+  return { graph, transitions, states, internals };
+}
+
+/** Joins chips into lines of at most `max` px. */
+function wrapChips(items, max) {
+  const lines = [];
+  let line = '';
+  for (const it of items) {
+    const next = line ? `${line} · ${it}` : it;
+    if (line && textWidth(next, LABEL_FONT) > max) {
+      lines.push(line);
+      line = it;
+    } else line = next;
+  }
+  if (line) lines.push(line);
+  return lines;
 }
 
 function el(name, attrs = {}, parent = null) {
@@ -167,19 +202,31 @@ function pathFor(section, dx, dy) {
 
 const layoutCache = new Map();
 
-/** Lays out a definition once; keyed by its JSON text so a changed definition is laid out again. */
+/**
+ * Lays out a definition once (keyed by its JSON text, so a changed definition is laid out again),
+ * in both directions; {@link pickLayout} chooses the one that fits the space best.
+ */
 export function layoutDefinition(def) {
   const key = JSON.stringify(def);
   let entry = layoutCache.get(key);
   if (!entry) {
-    const built = toElkGraph(def);
-    entry = getElk()
-      .layout(built.graph)
-      .then((laid) => ({ ...built, laid }));
+    const one = (direction) => {
+      const built = toElkGraph(def, direction);
+      return getElk()
+        .layout(built.graph)
+        .then((laid) => ({ ...built, laid, direction }));
+    };
+    entry = Promise.all([one('RIGHT'), one('DOWN')]);
     layoutCache.set(key, entry);
     if (layoutCache.size > 64) layoutCache.delete(layoutCache.keys().next().value);
   }
   return entry;
+}
+
+/** The layout drawn largest within `width` × `height` (RIGHT wins ties: it reads like a timeline). */
+export function pickLayout(layouts, width, height) {
+  const scale = (l) => Math.min(1, width / l.laid.width, height / l.laid.height);
+  return layouts.reduce((best, l) => (scale(l) > scale(best) * 1.05 ? l : best));
 }
 
 /**
@@ -262,7 +309,7 @@ export function drawChart(layout, machineId) {
         'text',
         compound
           ? { x: x + 12, y: y + 19, class: 'label' }
-          : { x: x + n.width / 2, y: y + n.height / 2 + 4, class: 'label', 'text-anchor': 'middle' },
+          : { x: x + n.width / 2, y: y + 21, class: 'label', 'text-anchor': 'middle' },
         g,
       );
       t.textContent = label.text;
@@ -271,6 +318,17 @@ export function drawChart(layout, machineId) {
         tag.textContent = 'parallel';
       }
     }
+    const inner = layout.internals?.get(n.id) ?? [];
+    inner.forEach((line, k) => {
+      const t = el(
+        'text',
+        compound
+          ? { x: x + 12, y: y + 34 + k * 14, class: 'internal' }
+          : { x: x + n.width / 2, y: y + 36 + k * 14, class: 'internal', 'text-anchor': 'middle' },
+        g,
+      );
+      t.textContent = line;
+    });
     stateEls.set(n.id, g);
     for (const c of n.children ?? []) drawNode(c, x, y, depth + 1, g);
   };
@@ -303,6 +361,13 @@ export function drawChart(layout, machineId) {
   for (const t of transitions)
     if (t.initial) for (const id of t.edgeIds ?? []) edgeEls.get(id)?.classList.add('initial');
 
+  const flash = (g) => {
+    if (!g) return;
+    g.classList.remove('flash');
+    // Restart the animation.
+    void g.getBoundingClientRect();
+    g.classList.add('flash');
+  };
   let lastActive = new Set();
   let lastEdges = [];
   return {
@@ -324,12 +389,18 @@ export function drawChart(layout, machineId) {
       }
       lastEdges = [];
       for (const tk of taken ?? []) {
+        if (tk.targets.length === 0) {
+          // A targetless transition: the state stays; flash it where its event is listed.
+          flash(stateEls.get(tk.source));
+          continue;
+        }
         const tr = transitions.find(
           (t) =>
             !t.initial &&
             t.source === tk.source &&
             t.eventType === tk.eventType &&
-            (tk.targets.length === 0 ? t.internal : tk.targets.every((x) => t.targets.includes(x))),
+            !t.internal &&
+            tk.targets.every((x) => t.targets.includes(x)),
         );
         for (const id of tr?.edgeIds ?? []) {
           const g = edgeEls.get(id);
@@ -340,14 +411,7 @@ export function drawChart(layout, machineId) {
             p.setAttribute('marker-end', `url(#arrow-last-${machineId})`);
           lastEdges.push(g);
         }
-        for (const target of tk.targets) {
-          const g = stateEls.get(target);
-          if (!g) continue;
-          g.classList.remove('flash');
-          // Restart the animation.
-          void g.getBoundingClientRect();
-          g.classList.add('flash');
-        }
+        for (const target of tk.targets) flash(stateEls.get(target));
       }
     },
   };
