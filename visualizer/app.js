@@ -182,7 +182,7 @@ function connect() {
     if (socket !== ws) return;
     socket = null;
     const wait = retryMs;
-    retryMs = Math.min(retryMs * 2, 5000);
+    retryMs = Math.min(retryMs * 2, 3000);
     let left = Math.ceil(wait / 1000);
     setConn('offline', wait >= 1000 ? `offline · retrying in ${left}s` : 'offline · retrying');
     const tick = setInterval(() => {
