@@ -124,7 +124,7 @@ export function describeKvContract(ctx: () => ContractContext): void {
       expect(changes).toEqual([{ key: 'x', op: 'put', value: 'mine', revision: rx }]);
     });
 
-    it('delivers the current values first when includeCurrent is set, then later changes', async () => {
+    it('delivers the current values before resolving when includeCurrent is set, then later changes', async () => {
       const { h } = ctx();
       const rx = await a.create('x', bytes('1'));
       const ry = await a.create('y', bytes('1'));
@@ -132,6 +132,8 @@ export function describeKvContract(ctx: () => ContractContext): void {
       await a.delete('gone');
       const changes: Seen[] = [];
       await b.watch('>', (c) => changes.push(seen(c)), { includeCurrent: true });
+      // The snapshot is in by the time the watch resolves, so a caller can rely on it at once.
+      expect(changes.filter((c) => c.op === 'put').map((c) => c.key)).toEqual(['x', 'y']);
       const rx2 = await a.update('x', bytes('2'), rx);
       await until(h, 'the update seen after the current values', () =>
         changes.some((c) => c.revision === rx2),

@@ -3,7 +3,7 @@
  * sequence per bucket, create-if-absent, compare-and-set, delete markers, bucket TTL without
  * expiry events, and watches that resume after a disconnect.
  */
-import { CasConflictError, KeyExistsError } from '../../domain/errors.js';
+import { CasConflictError, KeyExistsError, StoppedError } from '../../domain/errors.js';
 import type { Clock } from '../../ports/clock.js';
 import type { KvBucket, KvChange, KvEntry, Unsubscribe } from '../../ports/kv.js';
 import { checkPayload, type Endpoint, type Owned } from './internal.js';
@@ -60,11 +60,11 @@ export class BucketState {
   }
 
   /** Records (values and delete markers) still in the bucket, matching `filter`, above `revision`, oldest first. */
-  since(filter: string, revision: number, valuesOnly: boolean): KvRecord[] {
+  since(filter: string, revision: number): KvRecord[] {
     const out: KvRecord[] = [];
     for (const key of [...this.#records.keys()]) {
       const rec = this.#live(key);
-      if (!rec || rec.revision <= revision || (valuesOnly && !rec.value)) continue;
+      if (!rec || rec.revision <= revision) continue;
       if (subjectMatches(filter, key)) out.push(rec);
     }
     return out.sort((a, b) => a.revision - b.revision);
@@ -131,14 +131,23 @@ export class KvWatch implements Owned {
     return this.#ep.nodeId;
   }
 
-  start(includeCurrent: boolean): void {
+  /**
+   * Registers the watch. With `includeCurrent`, the current entries (delete markers too, as a
+   * JetStream "last per subject" consumer sends them) are delivered at once, oldest first, and the
+   * returned promise settles after them — so a caller that awaits the watch has seen the snapshot.
+   */
+  start(includeCurrent: boolean): Promise<void> {
     this.#state.watches.add(this);
     this.#release = this.#ep.own(this);
-    if (includeCurrent) for (const rec of this.#state.since(this.filter, 0, true)) this.offer(rec);
+    if (!includeCurrent) return Promise.resolve();
+    for (const rec of this.#state.since(this.filter, 0)) this.offer(rec, 0);
+    return new Promise<void>((resolve, reject) => {
+      this.#mailbox.push(0, resolve, () => reject(new StoppedError(`watch of ${this.#ep.nodeId} closed`)));
+    });
   }
 
   /** Queues a change for delivery; an isolated node gets it later from {@link catchUp}. */
-  offer(rec: KvRecord): void {
+  offer(rec: KvRecord, delayMs = this.#ep.core.latencyMs + this.#ep.delayMs()): void {
     if (!this.#active || this.#ep.isIsolated()) return;
     const change: KvChange = {
       key: rec.key,
@@ -146,12 +155,12 @@ export class KvWatch implements Owned {
       value: rec.value,
       revision: rec.revision,
     };
-    this.#mailbox.push(this.#ep.core.latencyMs + this.#ep.delayMs(), () => this.#deliver(change));
+    this.#mailbox.push(delayMs, () => this.#deliver(change));
   }
 
   /** Redelivers what the node missed while isolated: the records still in the bucket, as a JetStream consumer resumes. */
   catchUp(): void {
-    for (const rec of this.#state.since(this.filter, this.#delivered, false)) this.offer(rec);
+    for (const rec of this.#state.since(this.filter, this.#delivered)) this.offer(rec);
   }
 
   close(): void {
@@ -207,11 +216,12 @@ export class MemoryKvBucket implements KvBucket {
     opts?: { includeCurrent?: boolean },
   ): Promise<Unsubscribe> {
     assertKey(key, true);
-    return this.#ep.roundTrip(() => {
-      const includeCurrent = opts?.includeCurrent ?? false;
+    const includeCurrent = opts?.includeCurrent ?? false;
+    const { watch, ready } = await this.#ep.roundTrip(() => {
       const w = new KvWatch(this.#ep, this.#state, key, onChange, includeCurrent ? 0 : this.#state.seq);
-      w.start(includeCurrent);
-      return () => w.close();
+      return { watch: w, ready: w.start(includeCurrent) };
     });
+    await ready;
+    return () => watch.close();
   }
 }

@@ -91,6 +91,22 @@ describe('memory KV bucket', () => {
     expect(at).toEqual([4]);
   });
 
+  it('delivers the current entries, delete markers too, before an includeCurrent watch resolves, whatever the latency', async () => {
+    const { clock, kv } = await bucket({ latencyMs: 50 });
+    await kv.create('x', b('1'));
+    await kv.create('gone', b('1'));
+    await kv.delete('gone');
+    await kv.create('later', b('1'));
+    await clock.advance(50);
+    const seen: Array<[string, string, number]> = [];
+    await kv.watch('>', (c) => seen.push([c.key, c.op, clock.now()]), { includeCurrent: true });
+    expect(seen).toEqual([
+      ['x', 'put', 50],
+      ['gone', 'delete', 50],
+      ['later', 'put', 50],
+    ]);
+  });
+
   it('keeps its own copy of written values and hands out copies', async () => {
     const { kv } = await bucket();
     const value = b('abc');
