@@ -155,7 +155,7 @@ export interface TopologyCommitted {
   readonly events: readonly DomainEvent[];
 }
 
-export type ClusterNodeEmitted = CommandAnswered | TopologyCommitted;
+export type ClusterNodeEmitted = CommandAnswered | TopologyCommitted | MembershipEvent;
 
 export interface ReadTopologyOutput {
   readonly state: ClusterState | null;
@@ -432,8 +432,16 @@ export const clusterNodeMachine = setup({
       for (const e of batch.events) {
         if (!MEMBERSHIP.has(e.type)) continue;
         const m = e as MembershipEvent;
-        if (!(m.nodeId in tracked)) {
-          const n = next.nodes[m.nodeId];
+        const n = next.nodes[m.nodeId];
+        const delivered = sendToChild(enqueue, system, lifecycleSystemId(m.nodeId), {
+          type: 'COMMITTED',
+          at: p.at,
+          event: m,
+          emit: true,
+        });
+        if (!delivered) {
+          // Admitted before any heartbeat of it arrived here (the leader itself at bootstrap): track it
+          // from the committed status, and emit the fact from the root.
           enqueue.spawnChild('nodeLifecycle', {
             id: lifecycleSystemId(m.nodeId),
             systemId: lifecycleSystemId(m.nodeId),
@@ -442,19 +450,14 @@ export const clusterNodeMachine = setup({
               timing: context.timing,
               now: p.at,
               incarnation: n?.incarnation ?? 0,
-              status: 'Joining',
+              status: n?.status ?? 'Joining',
               lastSeen: p.at,
               judge: true,
             },
           });
+          enqueue.emit(m);
         }
-        sendToChild(enqueue, system, lifecycleSystemId(m.nodeId), {
-          type: 'COMMITTED',
-          at: p.at,
-          event: m,
-          emit: true,
-        });
-        tracked[m.nodeId] = next.nodes[m.nodeId]?.status ?? 'Joining';
+        tracked[m.nodeId] = n?.status ?? 'Joining';
       }
       enqueue.assign({ tracked });
 
@@ -671,7 +674,11 @@ export const clusterNodeMachine = setup({
                   },
                   {
                     target: 'writing',
-                    actions: [{ type: 'adoptRead', params: ({ event }) => event.output }, 'proposeElection'],
+                    actions: [
+                      { type: 'adoptRead', params: ({ event }) => event.output },
+                      'proposeElection',
+                      'startLeading',
+                    ],
                   },
                 ],
                 onError: { target: 'fencingRetry' },
@@ -759,14 +766,20 @@ export const clusterNodeMachine = setup({
 type Enqueuer = { sendTo: (...args: never[]) => void };
 type ChildEvent = LeadershipEvent | NodeLifecycleEvent | RebalancingEvent;
 
-/** Sends to a child by system id; a child that is not there (yet, or any more) gets nothing. */
+/**
+ * Sends to a child by system id; a child that is not there (yet, or any more) gets nothing and the
+ * call returns false. (XState's `sendTo` with an undefined target would deliver to the sender itself.)
+ */
 function sendToChild(
   enqueue: Enqueuer,
   system: { get: (id: string) => unknown },
   id: string,
   event: ChildEvent,
-): void {
-  (enqueue.sendTo as (to: unknown, ev: unknown) => void)(system.get(id), event);
+): boolean {
+  const ref = system.get(id);
+  if (ref === undefined) return false;
+  (enqueue.sendTo as (to: unknown, ev: unknown) => void)(ref, event);
+  return true;
 }
 
 /** Tells the proposer its proposal was rejected. */

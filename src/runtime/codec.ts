@@ -1,0 +1,232 @@
+/**
+ * Wire formats of everything a node reads from the transport, each validated before use: anything
+ * malformed, forged or oversized is dropped (and counted by the caller), never applied.
+ */
+import { z } from 'zod';
+import type { Heartbeat, OperatorCommand } from '../../machines/cluster-node.machine.js';
+import type { LeaseRecord } from '../../machines/leadership.machine.js';
+import { type DomainEvent, parseDomainEvent } from '../domain/events.js';
+import type { ClusterState } from '../domain/state.js';
+import type { ShardId, Term } from '../domain/values.js';
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder('utf-8', { fatal: true });
+
+/** Largest message a node accepts on its subscriptions; anything larger is dropped unread. */
+export const MAX_MESSAGE_BYTES = 256 * 1024;
+/** Largest topology record accepted from the store. */
+export const MAX_TOPOLOGY_BYTES = 4 * 1024 * 1024;
+
+export type Decoded<T> = { ok: true; value: T } | { ok: false; error: string };
+
+export function encode(value: unknown): Uint8Array {
+  return encoder.encode(JSON.stringify(value));
+}
+
+/** Parses JSON bytes, refusing oversized payloads and invalid UTF-8. */
+export function decodeJson(data: Uint8Array, maxBytes = MAX_MESSAGE_BYTES): Decoded<unknown> {
+  if (data.byteLength > maxBytes)
+    return { ok: false, error: `payload of ${data.byteLength} bytes exceeds ${maxBytes}` };
+  try {
+    return { ok: true, value: JSON.parse(decoder.decode(data)) };
+  } catch (err) {
+    return { ok: false, error: `not JSON: ${(err as Error).message}` };
+  }
+}
+
+function parseWith<T>(schema: z.ZodType<T>, data: Uint8Array, maxBytes?: number): Decoded<T> {
+  const json = decodeJson(data, maxBytes);
+  if (!json.ok) return json;
+  const r = schema.safeParse(json.value);
+  return r.success ? { ok: true, value: r.data } : { ok: false, error: z.prettifyError(r.error) };
+}
+
+const nodeIdS = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);
+const nat = z.number().int().nonnegative();
+const statusS = z.enum(['Joining', 'Active', 'Draining', 'Failed', 'Left']);
+
+// ---- heartbeats ----------------------------------------------------------------------------------
+
+const heartbeatS = z.strictObject({
+  nodeId: nodeIdS,
+  incarnation: nat,
+  weight: z.number().positive().max(1000),
+  status: statusS,
+  version: nat,
+  load: z.number().finite().nonnegative(),
+});
+
+export const decodeHeartbeat = (data: Uint8Array): Decoded<Heartbeat> => parseWith(heartbeatS, data);
+
+// ---- domain events -------------------------------------------------------------------------------
+
+export function decodeDomainEvent(data: Uint8Array): Decoded<DomainEvent> {
+  const json = decodeJson(data);
+  if (!json.ok) return json;
+  const r = parseDomainEvent(json.value);
+  return r.ok ? { ok: true, value: r.value } : { ok: false, error: r.error };
+}
+
+// ---- lease -----------------------------------------------------------------------------------------
+
+const leaseValueS = z.strictObject({ holder: nodeIdS, term: z.number().int().positive().optional() });
+
+/** The lease value: the holder, and from the first renewal on the term (= revision of the winning create). */
+export function encodeLease(holder: string, term?: Term): Uint8Array {
+  return encode(term === undefined ? { holder } : { holder, term });
+}
+
+export function decodeLease(data: Uint8Array, revision: number): Decoded<LeaseRecord> {
+  const r = parseWith(leaseValueS, data);
+  if (!r.ok) return r;
+  return { ok: true, value: { holder: r.value.holder, term: r.value.term ?? revision, revision } };
+}
+
+// ---- topology --------------------------------------------------------------------------------------
+
+const plannedMoveS = z.strictObject({
+  shardId: nat,
+  from: nodeIdS.nullable(),
+  to: nodeIdS,
+  reason: z.enum(['recovery', 'drain', 'balance']),
+});
+const rebalanceReasonS = z.enum([
+  'bootstrap',
+  'node-joined',
+  'node-failed',
+  'node-left',
+  'node-draining',
+  'leader-changed',
+]);
+
+const clusterStateS = z.strictObject({
+  shardCount: z.number().int().min(1).max(65536),
+  nodes: z.record(
+    nodeIdS,
+    z.strictObject({
+      id: nodeIdS,
+      status: statusS,
+      incarnation: nat,
+      lastSeen: z.number().finite(),
+      load: z.number().finite().nonnegative(),
+      weight: z.number().positive(),
+    }),
+  ),
+  leader: z.strictObject({ nodeId: nodeIdS, term: nat }).nullable(),
+  highestTerm: nat,
+  shardMap: z.strictObject({ version: nat, term: nat, owners: z.array(nodeIdS.nullable()) }),
+  orphaned: z.array(nat),
+  orphanedFrom: z.record(z.string().regex(/^\d+$/), nodeIdS),
+  bootstrapped: z.boolean(),
+  epoch: nat,
+  balancedEpoch: nat,
+  rebalance: z
+    .strictObject({
+      rebalanceId: z.string().min(1).max(200),
+      reason: rebalanceReasonS,
+      epoch: nat,
+      term: nat,
+      startedAt: z.number().finite(),
+      remaining: z.array(plannedMoveS),
+      moved: nat,
+    })
+    .nullable(),
+});
+
+const topologyRecordS = z.strictObject({
+  format: z.literal(1),
+  writer: nodeIdS,
+  term: nat,
+  state: clusterStateS,
+});
+
+/** The topology record in the store: the whole cluster state, stamped with the writer and its term. */
+export function encodeTopology(state: ClusterState, writer: string, term: Term): Uint8Array {
+  return encode({ format: 1, writer, term, state });
+}
+
+export function decodeTopology(
+  data: Uint8Array,
+): Decoded<{ state: ClusterState; writer: string; term: Term }> {
+  const r = parseWith(topologyRecordS, data, MAX_TOPOLOGY_BYTES);
+  if (!r.ok) return r;
+  const s = r.value.state;
+  if (s.shardMap.owners.length !== s.shardCount) {
+    return {
+      ok: false,
+      error: `shard map has ${s.shardMap.owners.length} owners for ${s.shardCount} shards`,
+    };
+  }
+  return {
+    ok: true,
+    value: { state: s as unknown as ClusterState, writer: r.value.writer, term: r.value.term },
+  };
+}
+
+// ---- commands (request/reply to the leader) --------------------------------------------------------
+
+const commandS = z.strictObject({
+  requestId: z.string().min(1).max(200),
+  from: nodeIdS,
+  command: z.discriminatedUnion('type', [
+    z.strictObject({ type: z.literal('drainNode'), nodeId: nodeIdS }),
+    z.strictObject({ type: z.literal('leaveCluster'), nodeId: nodeIdS }),
+    z.strictObject({ type: z.literal('markNodeFailed'), nodeId: nodeIdS }),
+  ]),
+});
+
+export interface CommandRequest {
+  readonly requestId: string;
+  readonly from: string;
+  readonly command: OperatorCommand;
+}
+
+/** The leader's answer: accepted with the committed events, or rejected with a code and reason. */
+export type CommandReply =
+  | { readonly ok: true; readonly events: readonly DomainEvent[] }
+  | { readonly ok: false; readonly code: string; readonly message: string };
+
+export const decodeCommand = (data: Uint8Array): Decoded<CommandRequest> => parseWith(commandS, data);
+
+const replyS = z.union([
+  z.strictObject({ ok: z.literal(true), events: z.array(z.unknown()) }),
+  z.strictObject({ ok: z.literal(false), code: z.string().max(100), message: z.string().max(2000) }),
+]);
+
+export function decodeCommandReply(data: Uint8Array): Decoded<CommandReply> {
+  const r = parseWith(replyS, data, MAX_TOPOLOGY_BYTES);
+  if (!r.ok) return r;
+  if (!r.value.ok) return { ok: true, value: r.value };
+  const events: DomainEvent[] = [];
+  for (const e of r.value.events) {
+    const p = parseDomainEvent(e);
+    if (!p.ok) return { ok: false, error: p.error };
+    events.push(p.value);
+  }
+  return { ok: true, value: { ok: true, events } };
+}
+
+// ---- hand-off (leader asks an old owner to release shards) -------------------------------------
+
+const handoffS = z.strictObject({
+  term: z.number().int().positive(),
+  leader: nodeIdS,
+  shards: z.array(nat).max(65536),
+});
+
+export interface HandoffRequest {
+  readonly term: Term;
+  readonly leader: string;
+  readonly shards: readonly ShardId[];
+}
+
+export const decodeHandoff = (data: Uint8Array): Decoded<HandoffRequest> => parseWith(handoffS, data);
+
+const handoffReplyS = z.strictObject({ released: z.array(nat), refused: z.string().max(500).optional() });
+
+export interface HandoffReply {
+  readonly released: readonly ShardId[];
+  readonly refused?: string | undefined;
+}
+
+export const decodeHandoffReply = (data: Uint8Array): Decoded<HandoffReply> => parseWith(handoffReplyS, data);

@@ -1,0 +1,74 @@
+/**
+ * The committed topology (the whole cluster state, shard map included) as one KV record, written
+ * only by the leader by compare-and-set on its revision and stamped with the leader's term.
+ */
+import { CasConflictError, isKeyExists } from '../domain/errors.js';
+import type { ClusterState } from '../domain/state.js';
+import type { NodeId, Term } from '../domain/values.js';
+import type { Clock } from '../ports/clock.js';
+import type { KvBucket, Unsubscribe } from '../ports/kv.js';
+import { decodeTopology, encodeTopology } from './codec.js';
+import { withTimeout } from './timeout.js';
+
+export const TOPOLOGY_KEY = 'topology';
+
+export interface TopologyRecord {
+  readonly state: ClusterState;
+  readonly revision: number;
+  readonly writer: NodeId;
+  readonly term: Term;
+}
+
+export class KvTopologyStore {
+  constructor(
+    private readonly bucket: KvBucket,
+    private readonly clock: Clock,
+    private readonly opts: { timeoutMs: number; onMalformed?: (error: string) => void },
+  ) {}
+
+  /** The current record, or null before the first commit (or when the stored one is unreadable). */
+  async read(): Promise<TopologyRecord | null> {
+    const entry = await withTimeout(
+      this.bucket.get(TOPOLOGY_KEY),
+      this.opts.timeoutMs,
+      this.clock,
+      'topology read',
+    );
+    if (entry === null) return null;
+    const d = decodeTopology(entry.value);
+    if (!d.ok) {
+      this.opts.onMalformed?.(d.error);
+      return null;
+    }
+    return { ...d.value, revision: entry.revision };
+  }
+
+  /**
+   * Writes `state` if the record is still at `expectedRevision` (0: not written yet).
+   * @throws CasConflictError when another write came first.
+   */
+  async commit(state: ClusterState, expectedRevision: number, writer: NodeId, term: Term): Promise<number> {
+    const data = encodeTopology(state, writer, term);
+    const op =
+      expectedRevision === 0
+        ? this.bucket.create(TOPOLOGY_KEY, data).catch((err: unknown) => {
+            if (isKeyExists(err)) throw new CasConflictError(TOPOLOGY_KEY, 0, null, { cause: err });
+            throw err;
+          })
+        : this.bucket.update(TOPOLOGY_KEY, data, expectedRevision);
+    return withTimeout(op, this.opts.timeoutMs, this.clock, 'topology commit');
+  }
+
+  watch(onChange: (record: TopologyRecord) => void): Promise<Unsubscribe> {
+    return this.bucket.watch(
+      TOPOLOGY_KEY,
+      (change) => {
+        if (change.op !== 'put' || change.value === null) return;
+        const d = decodeTopology(change.value);
+        if (d.ok) onChange({ ...d.value, revision: change.revision });
+        else this.opts.onMalformed?.(d.error);
+      },
+      { includeCurrent: true },
+    );
+  }
+}
