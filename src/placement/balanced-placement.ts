@@ -62,7 +62,7 @@ export class BalancedPlacement implements PlacementStrategy {
       const shards = surplusShards[i];
       if (shards === undefined) continue;
       pending.push(
-        ...releaseOrder(shards, i, ring, start, preferred, capacity).slice(0, held[i]! - quota[i]!),
+        ...releaseOrder(shards, i, ring, start, preferred, capacity).slice(0, held[i]! - quota[i]! + 1),
       );
     }
     pending.sort((a, b) => a - b);

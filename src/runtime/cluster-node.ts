@@ -565,15 +565,23 @@ export class ClusterNode {
 
   #onHeartbeat(m: BusMessage): void {
     const d = decodeHeartbeat(m.data);
-    if (!d.ok) return this.#dropped('heartbeat', d.error);
+    if (!d.ok) {
+      this.#dropped('heartbeat', d.error);
+      return;
+    }
     this.#send({ type: 'HEARTBEAT', at: this.#now(), heartbeat: d.value });
   }
 
   #onBusEvent(m: BusMessage): void {
     const d = decodeDomainEvent(m.data);
-    if (!d.ok) return this.#dropped('event', d.error);
-    if (!m.subject.endsWith(`.${d.value.type}`))
-      return this.#dropped('event', `type ${d.value.type} on subject ${m.subject}`);
+    if (!d.ok) {
+      this.#dropped('event', d.error);
+      return;
+    }
+    if (!m.subject.endsWith(`.${d.value.type}`)) {
+      this.#dropped('event', `type ${d.value.type} on subject ${m.subject}`);
+      return;
+    }
     if (d.value.origin === this.nodeId) return; // our own, already delivered
     this.#deliver(d.value);
   }

@@ -167,11 +167,21 @@ export class NatsKvBucket implements KvBucket {
       cursor,
       opts.includeCurrent === true,
     );
-    try {
-      await w.start();
-    } catch (err) {
-      w.stop();
-      throw mapNatsError(err, { op: 'watch', key });
+    // Creating the consumer goes through the cluster's meta leader, which can be slow to answer
+    // for a few seconds after a server (re)joins; a timed-out attempt leaves at most an ephemeral
+    // consumer that the server removes on its own.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await w.start();
+        break;
+      } catch (err) {
+        const mapped = mapNatsError(err, { op: 'watch', key });
+        if (attempt >= WATCH_START_ATTEMPTS || !(mapped.code === 'TIMEOUT' || mapped.code === 'TRANSPORT')) {
+          w.stop();
+          throw mapped;
+        }
+        this.ctx.logger.debug({ bucket: this.name, key, attempt, err }, 'kv watch start failed; retrying');
+      }
     }
     if (hasCurrent) {
       // Resolve only once the current values are delivered: with one value kept per key, a write
@@ -191,6 +201,9 @@ export class NatsKvBucket implements KvBucket {
 }
 
 type WatchIterator = Awaited<ReturnType<KV['watch']>>;
+
+/** Attempts to create a watch's consumer before `watch` gives up. */
+const WATCH_START_ATTEMPTS = 3;
 
 /** Longest a watch with `includeCurrent` waits for the current values before resolving. */
 const SNAPSHOT_WAIT_MS = 2_000;
