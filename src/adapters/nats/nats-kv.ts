@@ -216,6 +216,8 @@ class SupervisedWatch {
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
   private probeTimer: ReturnType<typeof setInterval> | null = null;
   private probing = false;
+  /** True while current values are held back for sorting (the cursor lags on purpose then). */
+  private buffering = false;
   /** Newest revision the last probe saw undelivered, or 0. */
   private suspect = 0;
   private readonly offReconnect: Unsubscribe;
@@ -272,6 +274,7 @@ class SupervisedWatch {
     // The server sends the current values (last per key) in no particular revision order: hold
     // them until the consumer has caught up (nothing pending), then deliver them sorted.
     let snapshot: KvWatchEntry[] | null = fresh ? [] : null;
+    this.buffering = fresh;
     try {
       for await (const e of it) {
         if (this.stopped || it !== this.iter) return;
@@ -283,6 +286,7 @@ class SupervisedWatch {
         if (e.delta === 0) {
           const held = snapshot.sort((p, q) => p.revision - q.revision);
           snapshot = null;
+          this.buffering = false;
           for (const h of held) this.deliver(h);
           this.snapshotDone();
         }
@@ -295,7 +299,7 @@ class SupervisedWatch {
 
   /** Finds a change the consumer should have delivered by now. */
   private async probe(): Promise<void> {
-    if (this.stopped || this.restarting || this.probing || this.ctx.isClosed()) return;
+    if (this.stopped || this.restarting || this.probing || this.buffering || this.ctx.isClosed()) return;
     this.probing = true;
     try {
       let newest: number;
