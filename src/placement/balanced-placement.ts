@@ -2,6 +2,7 @@
  * Consistent hashing capped at each node's fair share: the ring decides where shards would like to
  * be, quotas decide how many each node may hold, and only the shards that must move do.
  */
+import { InvariantViolationError } from '../domain/errors.js';
 import type { HashRing, HashRingOptions } from './hash-ring.js';
 import { finish, KEPT, prepare } from './plan.js';
 import type { PlacementInput, PlacementNode, PlacementResult, PlacementStrategy } from './strategy.js';
@@ -62,7 +63,7 @@ export class BalancedPlacement implements PlacementStrategy {
       const shards = surplusShards[i];
       if (shards === undefined) continue;
       pending.push(
-        ...releaseOrder(shards, i, ring, start, preferred, capacity).slice(0, held[i]! - quota[i]! + 1),
+        ...releaseOrder(shards, i, ring, start, preferred, capacity).slice(0, held[i]! - quota[i]!),
       );
     }
     pending.sort((a, b) => a - b);
@@ -205,7 +206,16 @@ function assignByPreference(
         }
       }
       step.set(s, k);
-      if (candidate < 0) candidate = roomiest(capacity);
+      if (candidate < 0) {
+        // Tried every node: only possible if the quotas were wrong. Fail loudly rather than spin.
+        candidate = roomiest(capacity);
+        if (capacity[candidate]! <= 0) {
+          throw new InvariantViolationError('placement-capacity', `no node has room for shard ${s}`, {
+            capacity: [...capacity],
+            waiting,
+          });
+        }
+      }
       if (capacity[candidate]! > 0) {
         capacity[candidate]!--;
         target[s] = candidate;
