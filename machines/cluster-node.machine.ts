@@ -327,11 +327,14 @@ export const clusterNodeMachine = setup({
       },
     ),
 
-    /** A topology that records this process's node as Failed or Left: come back as a new incarnation. */
+    /**
+     * A topology that records this still-running process as Failed (it was cut off or paused past its
+     * deadline): come back as a new incarnation. Left is final: the node drained or was told to leave.
+     */
     rejoinIfExpelled: assign(({ context }) => {
       const self = context.cluster.nodes[context.nodeId];
       if (!self || self.incarnation !== context.incarnation) return {};
-      if (self.status !== 'Failed' && self.status !== 'Left') return {};
+      if (self.status !== 'Failed') return {};
       return { incarnation: Math.max(context.incarnation + 1, context.now) };
     }),
 
