@@ -1,0 +1,47 @@
+#!/usr/bin/env node
+/**
+ * The `aether` command line. Each subcommand lives in its own module and is loaded on demand, so
+ * `aether demo` does not pay for the NATS client and `aether node` does not load the visualizer.
+ */
+import { ClusterError } from '../domain/errors.js';
+
+/** A subcommand: parses its own arguments and resolves with the process exit code. */
+export type Subcommand = (argv: readonly string[]) => Promise<number>;
+
+const COMMANDS: Readonly<Record<string, { summary: string; load: () => Promise<Subcommand> }>> = {
+  demo: {
+    summary: 'run a cluster in this process with a scripted story and the live visualizer',
+    load: async () => (await import('./demo.js')).demo,
+  },
+};
+
+function usage(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((k) => k.length));
+  const lines = Object.entries(COMMANDS).map(([k, v]) => `  ${k.padEnd(width)}  ${v.summary}`);
+  return `usage: aether <command> [options]\n\ncommands:\n${lines.join('\n')}\n\nRun "aether <command> --help" for a command's options.`;
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    console.log(usage());
+    return name === undefined ? 2 : 0;
+  }
+  const cmd = COMMANDS[name];
+  if (!cmd) {
+    console.error(`aether: unknown command "${name}"\n\n${usage()}`);
+    return 2;
+  }
+  try {
+    return await (await cmd.load())(rest);
+  } catch (err) {
+    if (
+      err instanceof ClusterError ||
+      (err instanceof Error && err.name === 'TypeError' && /parseArgs|option/i.test(err.message))
+    ) {
+      console.error(`aether ${name}: ${err.message}`);
+      return 2;
+    }
+    throw err;
+  }
+}
