@@ -22,6 +22,7 @@ import { leadershipMachine } from '../../machines/leadership.machine.js';
 import { type HandOffInput, rebalancingMachine } from '../../machines/rebalancing.machine.js';
 import { LEADERSHIP_SYSTEM_ID, REBALANCER_SYSTEM_ID, ROOT_SYSTEM_ID } from '../../machines/system-ids.js';
 import { memoryTransport } from '../adapters/memory/memory-transport.js';
+import type { StoreWarning } from '../adapters/nats/store-checks.js';
 import {
   ClusterError,
   CommandRejectedError,
@@ -142,15 +143,35 @@ export class ClusterNode {
   async start(): Promise<void> {
     if (this.#phase !== 'new') throw new StoppedError(`node ${this.nodeId} was already started`);
     this.#phase = 'starting';
+    try {
+      await this.#open();
+    } catch (err) {
+      // A store that refuses us (wrong bucket TTL, JetStream off, unreachable) must not leave an
+      // open connection behind, or the process would never exit.
+      await this.#halt(false);
+      throw err;
+    }
+    await this.#waitFor(() => this.status() === 'Active', `node ${this.nodeId} to become Active`);
+  }
+
+  /** Store warnings the transport reported (NATS: old server version, too few replicas). */
+  get storeWarnings(): readonly StoreWarning[] {
+    return (this.#conn as { storeWarnings?: readonly StoreWarning[] } | null)?.storeWarnings ?? [];
+  }
+
+  async #open(): Promise<void> {
     const o = this.#o;
     const conn = await this.#transport.connect(this.nodeId);
     this.#conn = conn;
+    if (this.#phase !== 'starting') throw new StoppedError(`node ${this.nodeId} stopped while starting`);
     const t = o.timing;
+    const replicas = o.replicas === null ? {} : { replicas: o.replicas };
     const [leaseBucket, topologyBucket, audit] = await Promise.all([
-      conn.kv(this.#names.leaseBucket, { ttlMs: t.leaseTtlMs }),
-      conn.kv(this.#names.topologyBucket, {}),
+      conn.kv(this.#names.leaseBucket, { ttlMs: t.leaseTtlMs, ...replicas }),
+      conn.kv(this.#names.topologyBucket, { ...replicas }),
       conn.auditLog(this.#names.auditStream, this.#names.events),
     ]);
+    for (const w of this.storeWarnings) this.#log.warn({ code: w.code, ...w.details }, w.message);
     this.#audit = audit;
     this.#lease = new KvLeaseStore(leaseBucket, this.#clock, {
       timeoutMs: t.requestTimeoutMs,
@@ -186,9 +207,9 @@ export class ClusterNode {
         this.#send({ type: 'TOPOLOGY', at: this.#now(), state: r.state, revision: r.revision }),
       ),
     );
+    if (this.#phase !== 'starting') throw new StoppedError(`node ${this.nodeId} stopped while starting`);
     this.#phase = 'running';
     this.#log.info({ transport: this.#transport.kind }, 'node started');
-    await this.#waitFor(() => this.status() === 'Active', `node ${this.nodeId} to become Active`);
   }
 
   /**
@@ -204,8 +225,10 @@ export class ClusterNode {
     this.#phase = 'stopping';
     try {
       const status = this.status();
-      const others = this.#ctx().cluster
-        ? Object.values(this.#ctx().cluster.nodes).some(
+      // Stopped while still starting: there may be no actor yet.
+      const cluster = this.#ctxOrNull()?.cluster;
+      const others = cluster
+        ? Object.values(cluster.nodes).some(
             (n) => n.id !== this.nodeId && (n.status === 'Active' || n.status === 'Draining'),
           )
         : false;
@@ -499,12 +522,6 @@ export class ClusterNode {
 
   #ctxOrNull() {
     return this.#actor?.getSnapshot().context ?? null;
-  }
-
-  #ctx() {
-    const c = this.#ctxOrNull();
-    if (!c) throw new StoppedError(`node ${this.nodeId} is not started`);
-    return c;
   }
 
   #leadershipState(): string | null {

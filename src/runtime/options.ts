@@ -30,6 +30,12 @@ export interface ClusterNodeOptions {
   readonly clock?: Clock;
   /** Relative capacity for weighted placement. Default 1. */
   readonly weight?: number;
+  /**
+   * Replicas of the lease and topology buckets when this node creates them (NATS: use 3 on a
+   * three-server cluster so losing a server loses no state). An existing bucket with another
+   * count fails start. Default: the transport's default (1).
+   */
+  readonly replicas?: number;
   /** Placement strategy: `balanced` (default: even, minimal moves) or `consistent-hash` (plain ring). */
   readonly placement?: 'balanced' | 'consistent-hash';
   /** Largest number of shard hand-offs in one rebalancing round. Default 64. */
@@ -54,6 +60,7 @@ export interface ResolvedOptions {
   readonly logger: Logger;
   readonly clock: Clock;
   readonly weight: number;
+  readonly replicas: number | null;
   readonly placement: string;
   readonly maxMovesPerRound: number;
   readonly inspection: InspectorOptions | null;
@@ -70,6 +77,7 @@ const KNOWN = new Set([
   'logger',
   'clock',
   'weight',
+  'replicas',
   'placement',
   'maxMovesPerRound',
   'inspection',
@@ -104,6 +112,10 @@ export function resolveOptions(o: ClusterNodeOptions): ResolvedOptions {
   const weight = o.weight ?? 1;
   if (typeof weight !== 'number' || !Number.isFinite(weight) || weight <= 0 || weight > 1000) {
     throw new InvalidConfigError('weight', `must be a number in (0, 1000], got ${String(o.weight)}`);
+  }
+  const replicas = o.replicas ?? null;
+  if (replicas !== null && (!Number.isInteger(replicas) || replicas < 1 || replicas > 5)) {
+    throw new InvalidConfigError('replicas', `must be an integer in [1, 5], got ${String(o.replicas)}`);
   }
   const placement = o.placement ?? 'balanced';
   if (!(placement in STRATEGIES)) {
@@ -149,6 +161,7 @@ export function resolveOptions(o: ClusterNodeOptions): ResolvedOptions {
     logger: o.logger ?? pino({ level: 'silent' }),
     clock: o.clock ?? systemClock,
     weight,
+    replicas,
     placement,
     maxMovesPerRound,
     inspection,
