@@ -174,7 +174,7 @@ export const leadershipMachine = setup({
     takeLease: assign(({ context }, p: { term: Term; revision: number; startedAt: number; at: number }) => ({
       now: later(context.now, p.at),
       held: { term: p.term, revision: p.revision },
-      observed: { holder: context.nodeId, term: p.term, revision: p.revision },
+      // `observed` keeps the lease seen before winning: emitElected names it as the previous leader.
       renewedFrom: p.startedAt,
       highestTerm: later(context.highestTerm, p.term),
       lostReason: null,
