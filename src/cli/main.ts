@@ -13,6 +13,14 @@ const COMMANDS: Readonly<Record<string, { summary: string; load: () => Promise<S
     summary: 'run a cluster in this process with a scripted story and the live visualizer',
     load: async () => (await import('./demo.js')).demo,
   },
+  node: {
+    summary: 'run one cluster node over NATS (status on stdout, graceful leave on SIGTERM)',
+    load: async () => (await import('./node.js')).node,
+  },
+  events: {
+    summary: "print a cluster's domain events from its audit stream (--since, --follow)",
+    load: async () => (await import('./events.js')).events,
+  },
 };
 
 function usage(): string {

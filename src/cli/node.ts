@@ -1,0 +1,356 @@
+/**
+ * `aether node`: runs one cluster node as a process over NATS. Status changes go to stdout (one
+ * line each, or one JSON object each with `--json`), logs to a file or stderr. SIGTERM/SIGINT
+ * leave the cluster gracefully (NodeLeft at once, no failure timeout) and exit 0.
+ */
+import { parseArgs } from 'node:util';
+import { type Logger, pino } from 'pino';
+import { natsTransport } from '../adapters/nats/nats-transport.js';
+import type { NatsLogger } from '../adapters/nats/store-checks.js';
+import { DEFAULT_TIMING, FAST_TIMING, resolveTiming, type TimingConfig } from '../config.js';
+import { InvalidConfigError, StoppedError } from '../domain/errors.js';
+import { isNodeId } from '../domain/values.js';
+import { type ClusterNode, createClusterNode } from '../runtime/cluster-node.js';
+import { NATS_FLAGS, NATS_FLAGS_HELP, natsConnectionOptions, UsageError } from './events.js';
+
+/** Timing flags and the field each sets. */
+const TIMING_FLAGS = {
+  'lease-ttl': 'leaseTtlMs',
+  renew: 'renewIntervalMs',
+  'renew-deadline': 'renewDeadlineMs',
+  retry: 'retryIntervalMs',
+  heartbeat: 'heartbeatIntervalMs',
+  'failure-timeout': 'failureTimeoutMs',
+  'handoff-timeout': 'handoffTimeoutMs',
+  'request-timeout': 'requestTimeoutMs',
+} as const satisfies Record<string, keyof TimingConfig>;
+
+const FLAG_OF_FIELD: Record<string, string> = Object.fromEntries(
+  Object.entries(TIMING_FLAGS).map(([flag, field]) => [field, `--${flag}`]),
+);
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+const HELP = `usage: aether node --cluster NAME --id ID [options]
+
+Runs one cluster node over NATS until SIGTERM or SIGINT, then leaves the cluster gracefully.
+Prints one status line per change on stdout:
+  status Active leader n2 term 41 shards 205 version 312
+
+  --cluster NAME          cluster name (letters, digits, "_", "-")
+  --id ID                 this node's id, unique in the cluster
+  --shards N              number of shards; every node must agree (default 1024)
+  --weight W              relative capacity for placement (default 1)
+  --placement P           balanced (default) or consistent-hash
+  --replicas R            replicas of the buckets and audit stream when created (3 on a 3-server cluster)
+  --timing fast|default   timing preset (default: default; fast = 2 s lease for demos and tests)
+  --lease-ttl MS          lease TTL                 --renew MS            renew interval
+  --renew-deadline MS     leader steps down after   --retry MS            retry interval
+  --heartbeat MS          heartbeat interval        --failure-timeout MS  node failure timeout
+  --handoff-timeout MS    hand-off timeout          --request-timeout MS  store/request timeout
+  --json                  status as one JSON object per line
+  --log-file PATH         pino logs to this file (default: stderr)
+  --log-level LEVEL       ${LOG_LEVELS.join(', ')} (default info)
+
+${NATS_FLAGS_HELP}
+
+Exit codes: 0 after a graceful stop, 1 on a store or connection failure, 2 on invalid options.`;
+
+function positiveInt(flag: string, raw: string | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  if (!/^\d+$/.test(raw) || Number(raw) < 1)
+    throw new UsageError(`--${flag}: expected a positive integer, got ${JSON.stringify(raw)}`);
+  return Number(raw);
+}
+
+/** Reads the timing flags over a preset; a bad combination names the flags, not the fields. */
+export function timingFromFlags(
+  preset: string | undefined,
+  flags: Partial<Record<keyof typeof TIMING_FLAGS, string | undefined>>,
+): TimingConfig {
+  const base =
+    preset === undefined || preset === 'default' ? DEFAULT_TIMING : preset === 'fast' ? FAST_TIMING : null;
+  if (base === null)
+    throw new UsageError(`--timing: expected fast or default, got ${JSON.stringify(preset)}`);
+  const partial: Partial<Record<keyof TimingConfig, number>> = {};
+  for (const [flag, field] of Object.entries(TIMING_FLAGS)) {
+    const v = positiveInt(flag, flags[flag as keyof typeof TIMING_FLAGS]);
+    if (v !== undefined) partial[field] = v;
+  }
+  try {
+    return resolveTiming(partial, base);
+  } catch (err) {
+    if (err instanceof InvalidConfigError)
+      throw new UsageError(flagWords(err.message.replace(/^invalid config: /, '')));
+    throw err;
+  }
+}
+
+/** Rewrites `timing.renewIntervalMs` as `--renew` in a message. */
+function flagWords(message: string): string {
+  return message.replace(/timing\.(\w+)/g, (m, field: string) => FLAG_OF_FIELD[field] ?? m);
+}
+
+/** What a status line says; a line is printed whenever it changes. */
+interface StatusLine {
+  readonly type: 'status';
+  readonly node: string;
+  readonly status: string;
+  readonly leader: string | null;
+  readonly term: number | null;
+  readonly isLeader: boolean;
+  readonly shards: number;
+  readonly unowned: number;
+  readonly version: number;
+  readonly nodes: Record<string, string>;
+  readonly connection: string;
+}
+
+function statusOf(node: ClusterNode): StatusLine {
+  const v = node.state();
+  return {
+    type: 'status',
+    node: node.nodeId,
+    status: v.status,
+    leader: v.leader?.nodeId ?? null,
+    term: v.leader?.term ?? null,
+    isLeader: v.isLeader,
+    shards: node.ownedShards().length,
+    unowned: v.shardMap.owners.filter((o) => o === null).length,
+    version: v.shardMap.version,
+    nodes: Object.fromEntries(v.nodes.map((n) => [n.id, n.status])),
+    connection: node.connectionStatus,
+  };
+}
+
+function humanStatus(s: StatusLine): string {
+  const nodes = Object.entries(s.nodes)
+    .map(([id, st]) => `${id}:${st}`)
+    .join(',');
+  return (
+    `status ${s.status} leader ${s.leader ?? '-'} term ${s.term ?? '-'} shards ${s.shards} version ${s.version}` +
+    `${s.isLeader ? ' (leading)' : ''}${s.unowned > 0 ? ` unowned ${s.unowned}` : ''}` +
+    `${s.connection !== 'connected' ? ` nats ${s.connection}` : ''} nodes ${nodes || '-'}`
+  );
+}
+
+function makeLogger(file: string | undefined, level: string): Logger {
+  // Synchronous writes: a node killed right after an event still leaves the line in its log.
+  const dest = pino.destination(
+    file === undefined ? { fd: 2, sync: true } : { dest: file, sync: true, mkdir: true },
+  );
+  return pino({ level, base: { pid: process.pid } }, dest);
+}
+
+/** The transport's logger, minus the store warnings the node itself logs at start. */
+function natsLogger(log: Logger): NatsLogger {
+  return {
+    info: (obj, msg) => log.info(obj, msg),
+    debug: (obj, msg) => log.debug(obj, msg),
+    warn: (obj, msg) => {
+      const code = (obj as { code?: unknown }).code;
+      if (code === 'SERVER_VERSION' || code === 'REPLICAS') return;
+      log.warn(obj, msg);
+    },
+  };
+}
+
+/** The `aether node` subcommand. */
+export async function node(argv: readonly string[]): Promise<number> {
+  let values: ReturnType<typeof parse>['values'];
+  let timing: TimingConfig;
+  let connOpts: ReturnType<typeof natsConnectionOptions>;
+  try {
+    values = parse(argv).values;
+    if (values.help) {
+      console.log(HELP);
+      return 0;
+    }
+    if (values.cluster === undefined) throw new UsageError('--cluster is required');
+    if (values.id === undefined) throw new UsageError('--id is required');
+    for (const flag of ['cluster', 'id'] as const) {
+      if (!isNodeId(values[flag]))
+        throw new UsageError(
+          `--${flag}: 1-64 letters, digits, "_" or "-", got ${JSON.stringify(values[flag])}`,
+        );
+    }
+    if (!LOG_LEVELS.includes(values['log-level'] ?? 'info'))
+      throw new UsageError(
+        `--log-level: one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(values['log-level'])}`,
+      );
+    if (values.placement !== undefined && !['balanced', 'consistent-hash'].includes(values.placement))
+      throw new UsageError(
+        `--placement: balanced or consistent-hash, got ${JSON.stringify(values.placement)}`,
+      );
+    const weight = values.weight === undefined ? undefined : Number(values.weight);
+    if (weight !== undefined && !(Number.isFinite(weight) && weight > 0 && weight <= 1000))
+      throw new UsageError(`--weight: a number in (0, 1000], got ${JSON.stringify(values.weight)}`);
+    timing = timingFromFlags(values.timing, values);
+    connOpts = natsConnectionOptions(values);
+    positiveInt('shards', values.shards);
+    const replicas = positiveInt('replicas', values.replicas);
+    if (replicas !== undefined && replicas > 5)
+      throw new UsageError(`--replicas: at most 5, got ${replicas}`);
+  } catch (err) {
+    if (
+      err instanceof UsageError ||
+      (err instanceof TypeError && String((err as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS'))
+    ) {
+      console.error(`aether node: ${err.message}\n\nRun "aether node --help" for the options.`);
+      return 2;
+    }
+    throw err;
+  }
+
+  const json = values.json === true;
+  const out = (line: string) => process.stdout.write(`${line}\n`);
+  const log = makeLogger(values['log-file'], values['log-level'] ?? 'info');
+  const replicas = positiveInt('replicas', values.replicas);
+  const shards = positiveInt('shards', values.shards);
+  let n: ClusterNode;
+  try {
+    n = createClusterNode({
+      nodeId: values.id,
+      cluster: values.cluster,
+      transport: natsTransport({
+        ...connOpts,
+        logger: natsLogger(log.child({ component: 'nats' })),
+        operationTimeoutMs: timing.requestTimeoutMs,
+        ...(replicas !== undefined ? { auditLog: { replicas } } : {}),
+      }),
+      timing,
+      logger: log,
+      ...(shards !== undefined ? { shardCount: shards } : {}),
+      ...(replicas !== undefined ? { replicas } : {}),
+      ...(values.weight !== undefined ? { weight: Number(values.weight) } : {}),
+      ...(values.placement !== undefined
+        ? { placement: values.placement as 'balanced' | 'consistent-hash' }
+        : {}),
+    });
+  } catch (err) {
+    if (err instanceof InvalidConfigError) {
+      console.error(`aether node: ${err.message}`);
+      return 2;
+    }
+    throw err;
+  }
+
+  let last = '';
+  const report = () => {
+    const s = statusOf(n);
+    const key = JSON.stringify(s);
+    if (key === last) return;
+    last = key;
+    out(json ? JSON.stringify({ ...s, at: new Date().toISOString() }) : humanStatus(s));
+  };
+  const offObserve = n.observe((o) => {
+    if (o.kind === 'view') report();
+  });
+  // Connection status and leadership live partly outside the root snapshot: look now and then too.
+  const poll = setInterval(report, 250);
+
+  let signalled: NodeJS.Signals | null = null;
+  let signalledAt = 0;
+  let stopping: Promise<void> | null = null;
+  const stopOnSignal = (sig: NodeJS.Signals) => {
+    // A terminal's Ctrl-C reaches every process of the group, and wrappers (npx, tsx) relay it
+    // too: only a signal well after the first means "do not wait for the graceful leave".
+    if (signalled !== null && Date.now() - signalledAt < 1_000) return;
+    if (signalled !== null) {
+      // A second signal: the operator does not want to wait for the graceful leave.
+      log.warn({ signal: sig }, 'second signal, exiting at once');
+      log.flush();
+      process.exit(130);
+    }
+    signalled = sig;
+    signalledAt = Date.now();
+    log.info({ signal: sig }, 'stopping');
+    stopping = n.stop();
+  };
+  process.on('SIGTERM', stopOnSignal);
+  process.on('SIGINT', stopOnSignal);
+
+  try {
+    try {
+      await n.start();
+    } catch (err) {
+      if (signalled !== null && err instanceof StoppedError) {
+        await stopping;
+        return 0;
+      }
+      throw err;
+    }
+    for (const w of n.storeWarnings) {
+      out(
+        json
+          ? JSON.stringify({ type: 'warning', code: w.code, message: w.message })
+          : `warning ${w.code}: ${w.message}`,
+      );
+    }
+    report();
+    // Run until a signal stops the node, or the node stops by itself (its connection closed).
+    await new Promise<void>((resolve) => {
+      const check = setInterval(() => {
+        if (signalled !== null || n.status() === 'Left') {
+          clearInterval(check);
+          resolve();
+        }
+      }, 50);
+    });
+    if (signalled === null) {
+      log.error('node stopped: its connection closed');
+      console.error('aether node: stopped because the NATS connection closed');
+      return 1;
+    }
+    await stopping;
+    report();
+    out(
+      json
+        ? JSON.stringify({ type: 'stopped', node: n.nodeId, signal: signalled })
+        : `stopped (${signalled})`,
+    );
+    return 0;
+  } catch (err) {
+    log.error({ err }, 'node failed');
+    const code = (err as { code?: unknown }).code;
+    console.error(`aether node: ${typeof code === 'string' ? `${code}: ` : ''}${(err as Error).message}`);
+    await n.stop().catch(() => {});
+    return 1;
+  } finally {
+    clearInterval(poll);
+    offObserve();
+    process.off('SIGTERM', stopOnSignal);
+    process.off('SIGINT', stopOnSignal);
+    log.flush();
+  }
+}
+
+function parse(argv: readonly string[]) {
+  return parseArgs({
+    args: [...argv],
+    strict: true,
+    allowPositionals: false,
+    options: {
+      ...NATS_FLAGS,
+      cluster: { type: 'string' },
+      id: { type: 'string' },
+      shards: { type: 'string' },
+      weight: { type: 'string' },
+      placement: { type: 'string' },
+      replicas: { type: 'string' },
+      timing: { type: 'string' },
+      'lease-ttl': { type: 'string' },
+      renew: { type: 'string' },
+      'renew-deadline': { type: 'string' },
+      retry: { type: 'string' },
+      heartbeat: { type: 'string' },
+      'failure-timeout': { type: 'string' },
+      'handoff-timeout': { type: 'string' },
+      'request-timeout': { type: 'string' },
+      json: { type: 'boolean' },
+      'log-file': { type: 'string' },
+      'log-level': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+}
