@@ -278,6 +278,14 @@ export const nodeLifecycleMachine = setup({
       states: {
         healthy: {
           after: { untilDeadline: { target: 'suspected', actions: 'passDeadline' } },
+          // Re-enter so that the timer follows the deadline a new judge moved.
+          on: {
+            JUDGE: {
+              target: 'healthy',
+              reenter: true,
+              actions: { type: 'setJudge', params: ({ event }) => event },
+            },
+          },
         },
         /** Missed its deadline; the judge has proposed NodeFailed and waits for the commit. */
         suspected: {
@@ -313,6 +321,14 @@ export const nodeLifecycleMachine = setup({
       states: {
         healthy: {
           after: { untilDeadline: { target: 'suspected', actions: 'passDeadline' } },
+          // Re-enter so that the timer follows the deadline a new judge moved.
+          on: {
+            JUDGE: {
+              target: 'healthy',
+              reenter: true,
+              actions: { type: 'setJudge', params: ({ event }) => event },
+            },
+          },
         },
         suspected: {
           entry: 'proposeFailedIfJudge',
