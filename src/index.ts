@@ -8,13 +8,23 @@
  * await node.start();
  * ```
  */
-export { type FaultController, type MemoryTransport, memoryTransport, seededRandom } from './adapters/memory/index.js';
+export {
+  type FaultController,
+  type MemoryTransport,
+  memoryTransport,
+  seededRandom,
+} from './adapters/memory/index.js';
 export { type NatsTransport, type NatsTransportOptions, natsTransport } from './adapters/nats/index.js';
 export { DEFAULT_TIMING, FAST_TIMING, resolveTiming, type TimingConfig } from './config.js';
 export * from './domain/index.js';
 export type { ClusterView, HandoffView, InspectionEvent, Observation } from './observe/observation.js';
 export { BalancedPlacement, ConsistentHashPlacement, HashRing } from './placement/index.js';
-export type { PlacementInput, PlacementNode, PlacementResult, PlacementStrategy } from './placement/strategy.js';
+export type {
+  PlacementInput,
+  PlacementNode,
+  PlacementResult,
+  PlacementStrategy,
+} from './placement/strategy.js';
 export type { AuditLog, BusMessage, MessageBus } from './ports/bus.js';
 export { type Clock, systemClock } from './ports/clock.js';
 export type { KvBucket, KvBucketOptions, KvChange, KvEntry, Unsubscribe } from './ports/kv.js';
