@@ -74,8 +74,8 @@ export async function demo(argv: readonly string[]): Promise<number> {
   });
   if (!values['no-visualizer']) {
     const { startRelay } = await import('../visualizer/relay.js');
-    relay = await startRelay({ port, onControl: (c) => control(cluster, c.action, c.nodeId) }).catch(() =>
-      startRelay({ port: 0, onControl: (c) => control(cluster, c.action, c.nodeId) }),
+    relay = await startRelay({ port, onControl: (c) => cluster.control(c.action, c.nodeId) }).catch(() =>
+      startRelay({ port: 0, onControl: (c) => cluster.control(c.action, c.nodeId) }),
     );
   }
 
@@ -226,43 +226,6 @@ function invariantViolations(cluster: LocalCluster): string[] {
   return out;
 }
 
-/** What the buttons of the visualizer do. */
-async function control(
-  cluster: LocalCluster,
-  action: string,
-  nodeId?: string,
-): Promise<{ ok: boolean; message: string }> {
-  try {
-    if (action === 'add') {
-      const node = await cluster.add();
-      return { ok: true, message: `${node.nodeId} joined` };
-    }
-    const node = nodeId ? cluster.nodes.get(nodeId) : undefined;
-    if (!node) return { ok: false, message: `no node ${nodeId}` };
-    switch (action) {
-      case 'crash':
-        await cluster.crash(node.nodeId);
-        return { ok: true, message: `${node.nodeId} crashed` };
-      case 'drain':
-        void node.drain().catch(() => {});
-        return { ok: true, message: `${node.nodeId} is draining` };
-      case 'stop':
-        await node.stop();
-        return { ok: true, message: `${node.nodeId} stopped` };
-      case 'pause':
-        cluster.transport.faults.isolate(node.nodeId);
-        return { ok: true, message: `${node.nodeId} cut off from the cluster` };
-      case 'resume':
-        cluster.transport.faults.heal(node.nodeId);
-        return { ok: true, message: `${node.nodeId} reconnected` };
-      default:
-        return { ok: false, message: `unknown action ${action}` };
-    }
-  } catch (err) {
-    return { ok: false, message: (err as Error).message };
-  }
-}
-
 function waitForSignal(): Promise<void> {
   return new Promise((resolve) => {
     process.once('SIGINT', () => resolve());
@@ -287,15 +250,15 @@ async function interactive(
         if (key === 'q' || key === '\u0003') return resolve();
         if (key === 'c') {
           const l = cluster.leader();
-          if (l) view.note((await control(cluster, 'crash', l.nodeId)).message);
+          if (l) view.note((await cluster.control('crash', l.nodeId)).message);
         } else if (key === 'f') {
           const f = cluster.follower(pick);
-          if (f) view.note((await control(cluster, 'crash', f.nodeId)).message);
+          if (f) view.note((await cluster.control('crash', f.nodeId)).message);
         } else if (key === 'd') {
           const f = cluster.follower(pick);
-          if (f) view.note((await control(cluster, 'drain', f.nodeId)).message);
+          if (f) view.note((await cluster.control('drain', f.nodeId)).message);
         } else if (key === 'a') {
-          view.note((await control(cluster, 'add')).message);
+          view.note((await cluster.control('add')).message);
         }
       };
       void act();

@@ -105,6 +105,42 @@ export class LocalCluster {
     await node.crash();
   }
 
+  /**
+   * What the visualizer's buttons do: `add` a node, or `crash`, `drain`, `stop`, `pause` (cut it off
+   * from the transport) or `resume` one. Never throws: failures come back as `{ ok: false }`.
+   */
+  async control(action: string, nodeId?: string): Promise<{ ok: boolean; message: string }> {
+    try {
+      if (action === 'add') {
+        const node = await this.add();
+        return { ok: true, message: `${node.nodeId} joined` };
+      }
+      const node = nodeId ? this.nodes.get(nodeId) : undefined;
+      if (!node) return { ok: false, message: `no node ${nodeId}` };
+      switch (action) {
+        case 'crash':
+          await this.crash(node.nodeId);
+          return { ok: true, message: `${node.nodeId} crashed` };
+        case 'drain':
+          void node.drain().catch(() => {});
+          return { ok: true, message: `${node.nodeId} is draining` };
+        case 'stop':
+          await node.stop();
+          return { ok: true, message: `${node.nodeId} stopped` };
+        case 'pause':
+          this.transport.faults.isolate(node.nodeId);
+          return { ok: true, message: `${node.nodeId} cut off from the cluster` };
+        case 'resume':
+          this.transport.faults.heal(node.nodeId);
+          return { ok: true, message: `${node.nodeId} reconnected` };
+        default:
+          return { ok: false, message: `unknown action ${action}` };
+      }
+    } catch (err) {
+      return { ok: false, message: (err as Error).message };
+    }
+  }
+
   /** Shard counts per node in the leader's map. */
   loads(): Map<NodeId, number> {
     const m = new Map<NodeId, number>();
