@@ -64,6 +64,13 @@ export interface NodeCounters {
   malformed: Record<'heartbeat' | 'event' | 'command' | 'handoff' | 'lease' | 'topology', number>;
   /** Hand-off requests refused because they came from a deposed leader (lower term). */
   staleHandoffs: number;
+  /**
+   * Live events dropped because their term is below the highest this node knows (a deposed
+   * leader's late or replayed decisions); the audit stream still keeps them.
+   */
+  staleEvents: number;
+  /** Heartbeats dropped because they came from an older incarnation of a node (a previous process). */
+  staleHeartbeats: number;
   /** Events re-sent after a failed publish. */
   republished: number;
 }
@@ -123,6 +130,8 @@ export class ClusterNode {
   readonly counters: NodeCounters = {
     malformed: { heartbeat: 0, event: 0, command: 0, handoff: 0, lease: 0, topology: 0 },
     staleHandoffs: 0,
+    staleEvents: 0,
+    staleHeartbeats: 0,
     republished: 0,
   };
 
@@ -586,6 +595,16 @@ export class ClusterNode {
       this.#dropped('heartbeat', d.error);
       return;
     }
+    const known = this.#ctxOrNull()?.cluster.nodes[d.value.nodeId];
+    if (known && d.value.incarnation < known.incarnation) {
+      // A previous process of that node (delayed, or still running): it must not keep the new one alive.
+      this.counters.staleHeartbeats++;
+      this.#log.warn(
+        { from: d.value.nodeId, incarnation: d.value.incarnation, known: known.incarnation },
+        'dropped a heartbeat from an older incarnation',
+      );
+      return;
+    }
     this.#send({ type: 'HEARTBEAT', at: this.#now(), heartbeat: d.value });
   }
 
@@ -600,6 +619,16 @@ export class ClusterNode {
       return;
     }
     if (d.value.origin === this.nodeId) return; // our own, already delivered
+    const highest = this.#ctxOrNull()?.highestTerm ?? 0;
+    // Anything from a lower term is ignored, except a deposed leader saying it stepped down.
+    if (d.value.term < highest && d.value.type !== 'LeadershipLost') {
+      this.counters.staleEvents++;
+      this.#log.warn(
+        { type: d.value.type, id: d.value.id, term: d.value.term, highestTerm: highest },
+        'dropped an event from a lower term',
+      );
+      return;
+    }
     this.#deliver(d.value);
   }
 
