@@ -134,7 +134,7 @@ export class Coverage {
   /** Transitions taken since the last `take()`. */
   #recent: string[] = [];
 
-  constructor(private readonly isSubject: (ref: AnyActorRef) => boolean) {}
+  constructor(private readonly isSubject: (ref: unknown) => boolean) {}
 
   readonly inspect = (ev: InspectionEvent): void => {
     if (ev.type !== '@xstate.microstep' && ev.type !== '@xstate.snapshot') return;

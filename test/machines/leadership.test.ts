@@ -30,15 +30,14 @@ function start(opts: { eligible?: boolean; now?: number } = {}) {
       readLease: fakes.logic<ReadOutput, void>('readLease'),
     },
   });
-  const actor = createActor(machine, {
-    clock,
-    input: { nodeId: 'n1', timing, now: clock.now(), eligible: opts.eligible ?? true, idPrefix: 'n1-1' },
-  });
+  const input = { nodeId: 'n1', timing, now: clock.now(), eligible: opts.eligible ?? true, idPrefix: 'n1-1' };
+  const actor = createActor(machine, { clock, input });
   const emitted: { event: LeadershipEmitted; clockAt: number }[] = [];
   actor.on('*', (event) => emitted.push({ event, clockAt: clock.now() }));
   actor.start();
   const t = {
     clock,
+    input,
     fakes,
     actor,
     emitted,
@@ -379,7 +378,8 @@ describe('Restore', () => {
           ),
         },
       }),
-      { clock: t.clock, snapshot: persisted },
+      // The input is ignored when a snapshot is given.
+      { clock: t.clock, snapshot: persisted, input: t.input },
     );
     const reasons: string[] = [];
     restored.on('LeadershipLost', (e) => reasons.push(e.reason));

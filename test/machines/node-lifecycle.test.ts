@@ -205,7 +205,8 @@ describe('Restore', () => {
       const persisted = first.getPersistedSnapshot();
       first.stop();
       await clock.advanceTo(restoreAtTime);
-      const restored = createActor(nodeLifecycleMachine, { clock, snapshot: persisted });
+      // The input is ignored when a snapshot is given.
+      const restored = createActor(nodeLifecycleMachine, { clock, snapshot: persisted, input });
       restored.start();
       return { clock, restored };
     })();
