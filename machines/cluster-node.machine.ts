@@ -381,8 +381,9 @@ export const clusterNodeMachine = setup({
         },
       });
       // Shard coverage: a topology left unbalanced or with orphans by the previous leader is repaired now.
+      // Addressed by child id: the child spawned just above is not in the system yet.
       if (context.cluster.rebalance === null && topologyChanged(context.cluster)) {
-        sendToChild(enqueue, system, REBALANCER_SYSTEM_ID, {
+        enqueue.sendTo(REBALANCER_SYSTEM_ID, {
           type: 'TOPOLOGY_CHANGED',
           at: context.now,
           reason: 'leader-changed',
