@@ -415,7 +415,8 @@ export const clusterNodeMachine = setup({
         answerRejected(o, enqueue, system, context.now);
       }
       const accepted = batch.outcomes.filter((o) => o.rejection === null);
-      enqueue.assign({ queue: [], seq: used(), pending: accepted.length > 0 ? batch : null, failures: 0 });
+      // `failures` is kept: a batch re-decided after a failed write continues its streak.
+      enqueue.assign({ queue: [], seq: used(), pending: accepted.length > 0 ? batch : null });
     }),
 
     /** The batch is durable: adopt it, tell the proposers and everyone affected. */
