@@ -134,7 +134,12 @@ export class Coverage {
   /** Transitions taken since the last `take()`. */
   #recent: string[] = [];
 
-  constructor(private readonly isSubject: (ref: unknown) => boolean) {}
+  /** Watches the actor whose id is `subjectId` (give the actor under test that id). */
+  constructor(private readonly subjectId = 'subject') {}
+
+  private isSubject(ref: unknown): boolean {
+    return (ref as { id?: unknown }).id === this.subjectId;
+  }
 
   readonly inspect = (ev: InspectionEvent): void => {
     if (ev.type !== '@xstate.microstep' && ev.type !== '@xstate.snapshot') return;

@@ -1,0 +1,203 @@
+/**
+ * Model-based coverage: paths from `@xstate/graph` that reach every state and take every transition
+ * the sample events allow, executed against the real machine under a simulated clock with fake actors.
+ * The pure `transition()` of the machine predicts each step's state and emitted events; the run must
+ * agree, and the union of transitions taken in the runs must cover the machine.
+ */
+import { getAdjacencyMap, getShortestPaths } from '@xstate/graph';
+import { expect } from 'vitest';
+import {
+  type AnyActorRef,
+  type AnyMachineSnapshot,
+  type AnyStateMachine,
+  type EventObject,
+  initialTransition,
+  transition,
+} from 'xstate';
+import { allTransitionKeys, type Coverage, type FakeActors, type SimulatedClock, settle } from './harness.js';
+
+/** A real run of the machine the paths execute against. */
+export interface Run {
+  readonly subject: AnyActorRef;
+  readonly clock: SimulatedClock;
+  readonly fakes: FakeActors;
+  /** Events the subject emitted, in order. */
+  readonly emitted: readonly EventObject[];
+  /** Events the subject sent to the root (`PROPOSE_*`), in order. */
+  proposals(): readonly EventObject[];
+  stop(): void;
+}
+
+export interface ModelSpec<TInput> {
+  readonly machine: AnyStateMachine;
+  /**
+   * Sample events for a state, payloads included (times taken from the state's context, so that
+   * outcomes are never in the past); filtered by what the state accepts.
+   */
+  readonly events: (snapshot: AnyMachineSnapshot) => readonly EventObject[];
+  /** The part of the context that decides which transitions are enabled; the rest is not told apart. */
+  readonly abstract: (snapshot: AnyMachineSnapshot) => unknown;
+  readonly start: (input: TInput, coverage: Coverage) => Run;
+  /** Which emitted events the model is expected to predict exactly (default: all). */
+  readonly predicts?: (event: EventObject) => boolean;
+}
+
+/**
+ * Event sequences from the initial state: the shortest path to every abstract state, and from each
+ * state one path per enabled sample event (so every edge of the graph is taken once). Sequences that
+ * are prefixes of others are dropped.
+ */
+export function transitionPaths<TInput>(spec: ModelSpec<TInput>, input: TInput): EventObject[][] {
+  const serializeState = (s: AnyMachineSnapshot) => JSON.stringify([s.value, spec.abstract(s)]);
+  const options = {
+    input,
+    serializeState,
+    limit: 20_000,
+    events: (s: AnyMachineSnapshot) => (s.status === 'active' ? spec.events(s).filter((e) => s.can(e)) : []),
+  };
+  // biome-ignore lint/suspicious/noExplicitAny: the graph API is generic over the machine's types
+  const machine = spec.machine as any;
+  const adjacency = getAdjacencyMap(machine, options) as Record<
+    string,
+    { state: AnyMachineSnapshot; transitions: Record<string, { event: EventObject }> }
+  >;
+  const heads = new Map<string, EventObject[]>();
+  for (const p of getShortestPaths(machine, options)) {
+    const events = p.steps.map((s) => s.event as EventObject).filter((e) => e.type !== 'xstate.init');
+    heads.set(serializeState(p.state as AnyMachineSnapshot), events);
+  }
+  const paths: EventObject[][] = [];
+  for (const [key, entry] of Object.entries(adjacency)) {
+    const head = heads.get(key);
+    if (!head) throw new Error(`no path to ${key}`);
+    paths.push(head);
+    for (const { event } of Object.values(entry.transitions)) paths.push([...head, event]);
+  }
+  return dropPrefixes(paths);
+}
+
+function dropPrefixes(paths: EventObject[][]): EventObject[][] {
+  const keyed = paths.map((p) => ({ p, k: p.map((e) => JSON.stringify(e)) }));
+  keyed.sort((a, b) => b.k.length - a.k.length);
+  const kept: typeof keyed = [];
+  for (const c of keyed) {
+    if (kept.some((x) => c.k.every((e, i) => x.k[i] === e))) continue;
+    kept.push(c);
+  }
+  return kept.map((c) => c.p);
+}
+
+/** Maps each invocation id of the machine to the name of the actor it invokes. */
+function invokeSources(machine: AnyStateMachine): Map<string, string> {
+  const out = new Map<string, string>();
+  const walk = (n: AnyStateMachine['root']) => {
+    for (const inv of n.invoke) out.set(inv.id, String(inv.src));
+    for (const c of Object.values(n.states)) walk(c as AnyStateMachine['root']);
+  };
+  walk(machine.root);
+  return out;
+}
+
+const emittedBy = (actions: readonly { type: string; params?: unknown }[]) =>
+  actions.filter((a) => a.type === 'xstate.emit').map((a) => (a.params as { event: EventObject }).event);
+const proposedBy = (actions: readonly { type: string; params?: unknown }[]) =>
+  actions
+    .filter((a) => a.type === 'xstate.sendTo')
+    .map((a) => (a.params as { event: EventObject }).event)
+    .filter((e) => typeof e?.type === 'string' && e.type.startsWith('PROPOSE_'));
+
+/**
+ * Executes one event sequence against a fresh run, checking after every step that the run is in the
+ * state the model predicts and emitted (and proposed) exactly what the model predicts.
+ */
+export async function executePath<TInput>(
+  spec: ModelSpec<TInput>,
+  input: TInput,
+  events: readonly EventObject[],
+  coverage: Coverage,
+): Promise<void> {
+  const sources = invokeSources(spec.machine);
+  const predicts = spec.predicts ?? (() => true);
+  const run = spec.start(input, coverage);
+  try {
+    const [initial, initialActions] = initialTransition(spec.machine, input);
+    let model = initial as AnyMachineSnapshot;
+    let expectedEmitted: EventObject[] = emittedBy(initialActions).filter(predicts);
+    let expectedProposals: EventObject[] = proposedBy(initialActions);
+    await settle();
+    const check = (where: string) => {
+      expect(run.subject.getSnapshot().value, where).toEqual(model.value);
+      expect(run.emitted.filter(predicts), where).toEqual(expectedEmitted);
+      expect(run.proposals(), where).toEqual(expectedProposals);
+    };
+    check('after start');
+    for (const [i, event] of events.entries()) {
+      const [next, actions] = transition(spec.machine, model, event);
+      const where = `step ${i} ${event.type} of ${events.map((e) => e.type).join(' → ')}`;
+      await perform(run, event, sources, coverage, where);
+      model = next as AnyMachineSnapshot;
+      expectedEmitted = [...expectedEmitted, ...emittedBy(actions).filter(predicts)];
+      expectedProposals = [...expectedProposals, ...proposedBy(actions)];
+      check(where);
+    }
+  } finally {
+    run.stop();
+  }
+}
+
+async function perform(
+  run: Run,
+  event: EventObject,
+  sources: Map<string, string>,
+  coverage: Coverage,
+  where: string,
+): Promise<void> {
+  const type = event.type;
+  if (type.startsWith('xstate.after.')) {
+    // Fire timers in time order until the subject takes the delayed transition.
+    coverage.take();
+    for (let i = 0; i < 50; i++) {
+      const at = run.clock.nextAt();
+      if (at === null) throw new Error(`${where}: no timer pending`);
+      await run.clock.advanceTo(at);
+      if (coverage.take().some((k) => k.includes(`| ${type} |`))) return;
+    }
+    throw new Error(`${where}: the delayed transition never fired`);
+  }
+  for (const prefix of ['xstate.done.actor.', 'xstate.error.actor.']) {
+    if (!type.startsWith(prefix)) continue;
+    const src = sources.get(type.slice(prefix.length));
+    if (!src) throw new Error(`${where}: unknown invocation`);
+    if (prefix === 'xstate.done.actor.') await run.fakes.resolve(src, (event as { output?: unknown }).output);
+    else await run.fakes.reject(src, (event as { error?: unknown }).error);
+    return;
+  }
+  run.subject.send(event);
+  await settle();
+}
+
+/** Builds every path for every input, executes them all, and returns the coverage reached. */
+export async function coverModel<TInput>(
+  spec: ModelSpec<TInput>,
+  inputs: readonly TInput[],
+  coverage: Coverage,
+): Promise<{ paths: number; steps: number }> {
+  let paths = 0;
+  let steps = 0;
+  for (const input of inputs) {
+    for (const path of transitionPaths(spec, input)) {
+      await executePath(spec, input, path, coverage);
+      paths++;
+      steps += path.length;
+    }
+  }
+  return { paths, steps };
+}
+
+/** Transitions of the machine that no executed path took. */
+export function missingTransitions(machine: AnyStateMachine, coverage: Coverage): string[] {
+  return allTransitionKeys(machine).filter((k) => !coverage.transitions.has(k));
+}
+
+export type { AnyMachineSnapshot };
+export { transition };
