@@ -44,6 +44,7 @@ import type { Clock } from '../ports/clock.js';
 import type { Unsubscribe } from '../ports/kv.js';
 import type { Connection, ConnectionStatus, Transport } from '../ports/transport.js';
 import { createInspector, type Inspector } from '../visualizer/inspection-bridge.js';
+import { publishObservations } from '../visualizer/wire.js';
 import {
   type CommandReply,
   decodeCommand,
@@ -197,6 +198,17 @@ export class ClusterNode {
     this.#unsubs.push(
       await conn.bus.subscribe(this.#names.handoff(this.nodeId), (m) => void this.#onHandoff(m)),
     );
+    if (o.inspection?.publish) {
+      // Before the actor starts: a relay elsewhere needs every actor's registration.
+      const publisher = await publishObservations({
+        bus: conn.bus,
+        cluster: this.cluster,
+        nodeId: this.nodeId,
+        clock: this.#clock,
+        onError: (err) => this.#log.debug({ err }, 'observation publish failed'),
+      });
+      this.#unsubs.push(this.observe(publisher.observe), publisher.close);
+    }
 
     this.#actor = this.#createActor();
     this.#actor.subscribe({
