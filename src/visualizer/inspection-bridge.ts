@@ -23,6 +23,12 @@ export interface InspectorOptions {
   readonly clock?: Clock;
   /** Depth at which snapshot contexts are cut (deeper values become `"[…]"`). Default 8. */
   readonly maxDepth?: number;
+  /**
+   * Also publish the node's observations (these inspection events, its views, the domain events it
+   * decided) on `aether.<cluster>.inspect.<nodeId>`, for `aether visualize` in another process.
+   * Set `maxEventsPerSecond` with it: every event becomes a message. Default false.
+   */
+  readonly publish?: boolean;
 }
 
 /** An `inspect` observer for `createActor(machine, { inspect })`, with counters for diagnostics. */
