@@ -148,6 +148,8 @@ export class Coverage {
     for (const n of snapshot._nodes ?? []) this.states.add(n.id);
     if (ev.type === '@xstate.microstep') {
       for (const t of (ev as { _transitions: AnyTransitionDefinition[] })._transitions) {
+        // Transient states (left by `always` in the same step) show up only as a transition's source.
+        this.states.add(t.source.id);
         const key = transitionKey(t);
         this.transitions.add(key);
         this.#recent.push(key);
