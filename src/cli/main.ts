@@ -13,6 +13,10 @@ const COMMANDS: Readonly<Record<string, { summary: string; load: () => Promise<S
     summary: 'run a cluster in this process with a scripted story and the live visualizer',
     load: async () => (await import('./demo.js')).demo,
   },
+  visualize: {
+    summary: 'serve the live visualizer for a cluster over NATS (nodes publish with inspection.publish)',
+    load: async () => (await import('./visualize.js')).visualize,
+  },
   node: {
     summary: 'run one cluster node over NATS (status on stdout, graceful leave on SIGTERM)',
     load: async () => (await import('./node.js')).node,
