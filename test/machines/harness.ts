@@ -174,7 +174,7 @@ export type Recorded = { readonly type: string } & Record<string, unknown>;
 export function underRoot(
   logic: AnyActorLogic,
   input: unknown,
-  opts: { clock: SimulatedClock; inspect?: (ev: InspectionEvent) => void },
+  opts: { clock: SimulatedClock | TaggedClock; inspect?: (ev: InspectionEvent) => void },
 ) {
   const rootMachine = setup({
     types: { context: {} as { proposals: Recorded[] }, events: {} as Recorded },
@@ -213,6 +213,55 @@ export function underRoot(
       return root.getSnapshot().context.proposals;
     },
   };
+}
+
+/**
+ * A clock for model runs that can fire one chosen delayed event out of time order, as the model's
+ * paths do (they treat `after` events like any other). Each timer is tagged with the type of the event
+ * XState scheduled it for, read from the actor system's scheduled events when the timer is set.
+ */
+export class TaggedClock {
+  #now = 0;
+  #seq = 0;
+  readonly #timers = new Map<number, { at: number; fn: () => void; tag: string }>();
+  readonly #seen = new WeakSet<object>();
+  /** The actor system whose scheduled events name the timers; set before the actor starts. */
+  system: { getSnapshot(): unknown } | null = null;
+
+  now(): number {
+    return this.#now;
+  }
+
+  setTimeout(fn: () => void, ms: number): number {
+    let tag = '';
+    const scheduled = (
+      this.system?.getSnapshot() as { _scheduledEvents?: Record<string, object> } | undefined
+    )?._scheduledEvents;
+    for (const entry of Object.values(scheduled ?? {})) {
+      if (this.#seen.has(entry)) continue;
+      this.#seen.add(entry);
+      tag = (entry as { event: { type: string } }).event.type;
+    }
+    const id = ++this.#seq;
+    this.#timers.set(id, { at: this.#now + Math.max(0, ms), fn, tag });
+    return id;
+  }
+
+  clearTimeout(handle: unknown): void {
+    if (typeof handle === 'number') this.#timers.delete(handle);
+  }
+
+  /** Fires the pending timer of the delayed event `type`, whatever else is due before it. */
+  async fire(type: string): Promise<void> {
+    await settle();
+    const entry = [...this.#timers].filter(([, t]) => t.tag === type).at(-1);
+    if (!entry) throw new Error(`no timer pending for ${type}`);
+    const [id, timer] = entry;
+    this.#timers.delete(id);
+    this.#now = Math.max(this.#now, timer.at);
+    timer.fn();
+    await settle();
+  }
 }
 
 export { SimulatedClock, settle };

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { createActor, type EventObject } from 'xstate';
 import { type LeadershipInput, leadershipMachine } from '../../machines/leadership.machine.js';
-import { allStateIds, allTransitionKeys, Coverage, FakeActors, SimulatedClock } from './harness.js';
+import { allStateIds, allTransitionKeys, Coverage, FakeActors, TaggedClock } from './harness.js';
 import {
   type AnyMachineSnapshot,
   coverModel,
@@ -53,7 +53,7 @@ const events = (s: AnyMachineSnapshot): EventObject[] => {
     error('releasing'),
     done('releasingForStop', { at: now }),
     error('releasingForStop'),
-  ];
+  ] as EventObject[];
 };
 
 const leadershipSpec: ModelSpec<LeadershipInput> = {
@@ -68,7 +68,7 @@ const leadershipSpec: ModelSpec<LeadershipInput> = {
     return [ctx.eligible, ctx.held !== null, ctx.observed?.holder ?? null];
   },
   start: (runInput, coverage) => {
-    const clock = new SimulatedClock(0);
+    const clock = new TaggedClock();
     const fakes = new FakeActors();
     const actor = createActor(
       leadershipMachine.provide({
@@ -83,6 +83,7 @@ const leadershipSpec: ModelSpec<LeadershipInput> = {
     );
     const emitted: EventObject[] = [];
     actor.on('*', (e) => emitted.push(e));
+    clock.system = actor.system;
     actor.start();
     return { subject: actor, clock, fakes, emitted, proposals: () => [], stop: () => actor.stop() };
   },

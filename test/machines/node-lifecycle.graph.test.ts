@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import type { EventObject } from 'xstate';
 import { type NodeLifecycleInput, nodeLifecycleMachine } from '../../machines/node-lifecycle.machine.js';
 import type { NodeStatus } from '../../src/domain/values.js';
-import { allStateIds, Coverage, SimulatedClock, underRoot } from './harness.js';
+import { allStateIds, Coverage, TaggedClock, underRoot } from './harness.js';
 import {
   type AnyMachineSnapshot,
   coverModel,
@@ -44,7 +44,7 @@ const events = (s: AnyMachineSnapshot): EventObject[] => {
     { type: 'RESUME', at },
     { type: 'xstate.after.untilDeadline.nodeLifecycle.active.healthy' },
     { type: 'xstate.after.untilDeadline.nodeLifecycle.draining.healthy' },
-  ];
+  ] as EventObject[];
 };
 
 const spec: ModelSpec<NodeLifecycleInput> = {
@@ -55,8 +55,9 @@ const spec: ModelSpec<NodeLifecycleInput> = {
     return [c.judge, c.incarnation, c.heardIncarnation];
   },
   start: (input, coverage) => {
-    const clock = new SimulatedClock(0);
+    const clock = new TaggedClock();
     const run = underRoot(nodeLifecycleMachine, input, { clock, inspect: coverage.inspect });
+    clock.system = run.root.system;
     const subject = run.start();
     return {
       subject,

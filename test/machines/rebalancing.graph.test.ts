@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import type { EventObject } from 'xstate';
 import { type RebalancingInput, rebalancingMachine } from '../../machines/rebalancing.machine.js';
 import type { ActiveRebalance } from '../../src/domain/state.js';
-import { allStateIds, Coverage, FakeActors, SimulatedClock, underRoot } from './harness.js';
+import { allStateIds, Coverage, FakeActors, TaggedClock, underRoot } from './harness.js';
 import {
   type AnyMachineSnapshot,
   coverModel,
@@ -63,7 +63,7 @@ const spec: ModelSpec<RebalancingInput> = {
     return [c.queued !== null, c.rebalance?.remaining.length ?? null];
   },
   start: (input, coverage) => {
-    const clock = new SimulatedClock(0);
+    const clock = new TaggedClock();
     const fakes = new FakeActors();
     const run = underRoot(
       rebalancingMachine.provide({ actors: { handOff: fakes.logic('handOff') } }),
@@ -73,6 +73,7 @@ const spec: ModelSpec<RebalancingInput> = {
         inspect: coverage.inspect,
       },
     );
+    clock.system = run.root.system;
     const subject = run.start();
     return {
       subject,
