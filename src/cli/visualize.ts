@@ -124,7 +124,10 @@ export async function visualize(argv: readonly string[]): Promise<number> {
   }
   const logger: RelayLogger = {
     info: () => {},
-    warn: (obj, msg) => console.error(`warn: ${msg ?? ''} ${JSON.stringify(obj)}`),
+    warn: (obj, msg) =>
+      console.error(
+        `warn: ${msg ?? ''} ${JSON.stringify(obj, (_k, v: unknown) => (v instanceof Error ? v.message : v))}`,
+      ),
   };
   const viz = await startVisualizer({
     transport: natsTransport(connOpts),

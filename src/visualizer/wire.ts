@@ -164,6 +164,17 @@ export function decodeObservation(subject: string, data: Uint8Array): Decoded<Ob
   }
 }
 
+/** Observations larger than this are sent with their snapshot's context cut. */
+export const MAX_PUBLISHED_BYTES = 256 * 1024;
+
+function withoutContext(o: Extract<Observation, { kind: 'inspection' }>): Observation {
+  const e = o.event;
+  if (!('snapshot' in e) || e.snapshot === null || typeof e.snapshot !== 'object') return o;
+  const snapshot = { ...(e.snapshot as Record<string, unknown>), context: '[…]' };
+  const event = e.type === '@xstate.actor' ? e : { ...e, event: { type: e.event.type } };
+  return { ...o, event: { ...event, snapshot } as InspectionEvent };
+}
+
 /** Options of {@link publishObservations}. */
 export interface ObservationPublisherOptions {
   readonly bus: MessageBus;
@@ -206,7 +217,11 @@ export async function publishObservations(opts: ObservationPublisherOptions): Pr
   const send = (o: Observation): void => {
     if (closed) return;
     try {
-      bus.publish(subject, encode(o));
+      let data = encode(o);
+      // A burst can make a context huge (1024 shard events queued at bootstrap); the state value
+      // is what the chart needs, so the context is cut rather than the message lost.
+      if (data.byteLength > MAX_PUBLISHED_BYTES && o.kind === 'inspection') data = encode(withoutContext(o));
+      bus.publish(subject, data);
       count++;
     } catch (err) {
       opts.onError?.(err);
