@@ -13,6 +13,14 @@ const COMMANDS: Readonly<Record<string, { summary: string; load: () => Promise<S
     summary: 'run a cluster in this process with a scripted story and the live visualizer',
     load: async () => (await import('./demo.js')).demo,
   },
+  simulate: {
+    summary: 'run a seeded, deterministic simulation of a cluster under faults and check its invariants',
+    load: async () => (await import('./simulate.js')).simulate,
+  },
+  chaos: {
+    summary: 'run a chaos scenario script against a simulated cluster with the invariant checker on',
+    load: async () => (await import('./chaos.js')).chaos,
+  },
   visualize: {
     summary: 'serve the live visualizer for a cluster over NATS (nodes publish with inspection.publish)',
     load: async () => (await import('./visualize.js')).visualize,

@@ -1,0 +1,865 @@
+/**
+ * An invariant checker over a history of observations (see {@link HistoryEntry}). Pure: it keeps
+ * what it needs of the past and judges each entry as it arrives, so the same code checks a run
+ * online (feed entries as they happen) and offline ({@link checkHistory}). Safety invariants are
+ * judged on every entry; time-bounded ones (recovery window, convergence after faults heal) when
+ * an entry shows their deadline has passed, or at {@link Checker.finish}.
+ */
+import type { TimingConfig } from '../config.js';
+import type { DomainEvent } from '../domain/events.js';
+import { checkInvariants, summarize } from '../domain/invariants.js';
+import type { ClusterState } from '../domain/state.js';
+import type { NodeId, ShardId, Term } from '../domain/values.js';
+import type { HistoryEntry, ViewSnapshot } from './history.js';
+
+/** The invariants this checker judges. */
+export type CheckedInvariant =
+  /** At most one leader per term: elections, lease holders and topology writers agree. */
+  | 'single-leader-per-term'
+  /** Terms only increase: per observer, in elections, and in the store's writes. */
+  | 'terms-increase'
+  /** The leader named by a committed topology is an Active node (bootstrap aside). */
+  | 'leader-is-active'
+  /** Every shard has an owner, except orphans inside their recovery window. */
+  | 'all-shards-owned'
+  /** Owners are Active, or Draining and keeping only shards they had. */
+  | 'shards-on-active-nodes'
+  /** A shard changes owner only through a rebalance that a topology change or a new leader started. */
+  | 'moves-only-on-topology-change'
+  /** Shard-map versions only increase, per observer and in the store; each version has one writer and term. */
+  | 'versions-increase'
+  /** A shard reaches its new owner only after its old owner released it. */
+  | 'release-before-acquire'
+  /** No write or hand-off of a deposed leader's term is accepted once a newer term has written. */
+  | 'stale-term-fenced'
+  /** Once faults heal, one leader and one shard-map version everywhere, within a bound. */
+  | 'converges'
+  /** A shard released by its owner moves on; it is not left owned-but-unserved. */
+  | 'released-shards-move'
+  /** An event or state the history cannot have produced (malformed, out of range). */
+  | 'event-fits-state';
+
+export const CHECKED_INVARIANTS: readonly CheckedInvariant[] = [
+  'single-leader-per-term',
+  'terms-increase',
+  'leader-is-active',
+  'all-shards-owned',
+  'shards-on-active-nodes',
+  'moves-only-on-topology-change',
+  'versions-increase',
+  'release-before-acquire',
+  'stale-term-fenced',
+  'converges',
+  'released-shards-move',
+  'event-fits-state',
+];
+
+/** One broken invariant: which, when, and the observations that show it. */
+export interface Violation {
+  readonly invariant: CheckedInvariant;
+  /** Observation time of the entry that revealed it. */
+  readonly at: number;
+  readonly message: string;
+  /** The observations (compacted) that show it, oldest first. */
+  readonly evidence: readonly unknown[];
+}
+
+export interface CheckerConfig {
+  readonly timing: TimingConfig;
+  readonly shardCount: number;
+  /**
+   * How long a shard may stay ownerless after the NodeFailed / NodeLeft that orphaned it (counted
+   * from the later of that and the latest election). Default: see {@link defaultRecoveryWindowMs}.
+   */
+  readonly recoveryWindowMs?: number;
+  /** How long after a `quiet` entry the cluster must have converged. Default: {@link defaultConvergenceBoundMs}. */
+  readonly convergenceBoundMs?: number;
+  /** Violations kept per invariant (all are counted). Default 20. */
+  readonly keepPerInvariant?: number;
+}
+
+/** What the checker counted while reading. */
+export interface CheckerStats {
+  readonly entries: number;
+  readonly events: number;
+  readonly elections: number;
+  readonly rebalances: number;
+  /** ShardAssigned + ShardMigrated events. */
+  readonly moves: number;
+  readonly commits: number;
+  readonly releases: number;
+  /** Liveness obligations met, and the slowest convergence after a quiet point (ms). */
+  readonly convergences: number;
+  readonly slowestConvergenceMs: number;
+  /** Violations found, per invariant (including those not kept). */
+  readonly violations: Readonly<Partial<Record<CheckedInvariant, number>>>;
+}
+
+export interface Checker {
+  /** Feeds one observation. Entries must come in non-decreasing `at`. */
+  observe(entry: HistoryEntry): void;
+  /** Judges every deadline due by `at` (default: the last entry's time) and returns all violations. */
+  finish(at?: number): readonly Violation[];
+  /** Violations found so far (at most `keepPerInvariant` of each invariant). */
+  readonly violations: readonly Violation[];
+  stats(): CheckerStats;
+  /** Whether the cluster looks converged now (one leader, one version, membership settled). */
+  converged(): boolean;
+}
+
+/** Longest a shard may stay orphaned: one leader change, a hand-off timeout and a few store round trips. */
+export function defaultRecoveryWindowMs(t: TimingConfig): number {
+  return (
+    t.leaseTtlMs +
+    t.renewIntervalMs +
+    t.renewDeadlineMs +
+    t.handoffTimeoutMs +
+    4 * t.requestTimeoutMs +
+    t.retryIntervalMs
+  );
+}
+
+/**
+ * Time from the moment faults heal to convergence: a lease lapse and campaign, failure detection,
+ * one heartbeat for rejoiners, and a rebalance of every shard in rounds of 64 with a store round trip
+ * each, plus a couple of hand-off timeouts for owners that were slow to answer.
+ */
+export function defaultConvergenceBoundMs(t: TimingConfig, shardCount: number): number {
+  const rounds = Math.ceil(shardCount / 64);
+  return (
+    t.leaseTtlMs +
+    t.renewIntervalMs +
+    t.failureTimeoutMs +
+    2 * t.heartbeatIntervalMs +
+    rounds * t.requestTimeoutMs +
+    2 * t.handoffTimeoutMs +
+    4 * t.requestTimeoutMs
+  );
+}
+
+/** Checks a whole history at once. */
+export function checkHistory(history: Iterable<HistoryEntry>, config: CheckerConfig): readonly Violation[] {
+  const c = createChecker(config);
+  for (const e of history) c.observe(e);
+  return c.finish();
+}
+
+interface OpenRebalance {
+  readonly id: string;
+  readonly plan: Map<ShardId, { from: NodeId | null; to: NodeId }>;
+}
+
+interface LastCommit {
+  readonly at: number;
+  readonly revision: number;
+  readonly writer: NodeId;
+  readonly term: Term;
+  readonly state: ClusterState;
+}
+
+/** Creates an online checker. */
+export function createChecker(config: CheckerConfig): Checker {
+  return new InvariantChecker(config);
+}
+
+class InvariantChecker implements Checker {
+  readonly #window: number;
+  readonly #bound: number;
+  readonly #keep: number;
+  readonly #shardCount: number;
+  readonly #violations: Violation[] = [];
+  readonly #counts: Partial<Record<CheckedInvariant, number>> = {};
+  readonly #reported = new Set<string>();
+  #now = Number.NEGATIVE_INFINITY;
+  #entries = 0;
+
+  // events
+  readonly #seenEvents = new Set<string>();
+  #events = 0;
+  #elections = 0;
+  #rebalances = 0;
+  #moves = 0;
+  #releases = 0;
+  // term → who leads it, and where we learned it
+  readonly #leaderOf = new Map<Term, { nodeId: NodeId; source: string; at: number }>();
+  #maxElected = 0;
+  #lastElectionAt = Number.NEGATIVE_INFINITY;
+  readonly #open = new Map<string, OpenRebalance>();
+  #lastTrigger: { epoch: number; term: Term; skipped: boolean } | null = null;
+  #membershipSinceTrigger = false;
+
+  // commits (the store's truth)
+  #commit: LastCommit | null = null;
+  #commits = 0;
+  readonly #versionTerm = new Map<number, Term>();
+  #maxCommittedTerm = 0;
+  #maxCommittedTermAt = Number.NEGATIVE_INFINITY;
+  readonly #checkedVersions = new Set<string>();
+
+  // shards
+  /** Ownerless shards (after bootstrap) → since when. */
+  readonly #unowned = new Map<ShardId, number>();
+  /** Shards orphaned by a NodeFailed/NodeLeft event → when. */
+  readonly #orphanedAt = new Map<ShardId, number>();
+  /** Last release of each shard: by whom, when. */
+  readonly #released = new Map<ShardId, { nodeId: NodeId; at: number }>();
+  /** When each shard last reached its owner (commit time). */
+  readonly #acquiredAt = new Map<ShardId, number>();
+
+  // observers and processes
+  readonly #views = new Map<NodeId, ViewSnapshot & { at: number }>();
+  readonly #running = new Set<NodeId>();
+  readonly #everRunning = new Set<NodeId>();
+
+  // liveness
+  #quietSince: number | null = null;
+  #lastConvergedEval = Number.NEGATIVE_INFINITY;
+  #convergences = 0;
+  #slowest = 0;
+
+  constructor(config: CheckerConfig) {
+    this.#shardCount = config.shardCount;
+    this.#window = config.recoveryWindowMs ?? defaultRecoveryWindowMs(config.timing);
+    this.#bound = config.convergenceBoundMs ?? defaultConvergenceBoundMs(config.timing, config.shardCount);
+    this.#keep = config.keepPerInvariant ?? 20;
+  }
+
+  get violations(): readonly Violation[] {
+    return this.#violations;
+  }
+
+  stats(): CheckerStats {
+    return {
+      entries: this.#entries,
+      events: this.#events,
+      elections: this.#elections,
+      rebalances: this.#rebalances,
+      moves: this.#moves,
+      commits: this.#commits,
+      releases: this.#releases,
+      convergences: this.#convergences,
+      slowestConvergenceMs: this.#slowest,
+      violations: { ...this.#counts },
+    };
+  }
+
+  observe(entry: HistoryEntry): void {
+    this.#entries++;
+    if (entry.at > this.#now) this.#now = entry.at;
+    switch (entry.kind) {
+      case 'event':
+        this.#onEvent(entry.event, entry.at);
+        break;
+      case 'view':
+        this.#onView(entry.observer, entry.view, entry.at);
+        break;
+      case 'commit':
+        this.#onCommit(entry);
+        break;
+      case 'lease':
+        if (entry.holder !== null) this.#elect(entry.term, entry.holder, 'lease', entry.at);
+        break;
+      case 'release':
+        this.#releases++;
+        for (const s of entry.shards) this.#released.set(s, { nodeId: entry.nodeId, at: entry.at });
+        break;
+      case 'handoff':
+        this.#onHandoff(entry);
+        break;
+      case 'process':
+        if (entry.up) {
+          this.#running.add(entry.nodeId);
+          this.#everRunning.add(entry.nodeId);
+        } else this.#running.delete(entry.nodeId);
+        // A new process starts from nothing: its view may legitimately begin again at version 0.
+        this.#views.delete(entry.nodeId);
+        break;
+      case 'fault':
+        this.#quietSince = null;
+        break;
+      case 'quiet':
+        if (this.#quietSince === null) this.#quietSince = entry.at;
+        break;
+      case 'tick':
+        break;
+    }
+    this.#judgeDeadlines(this.#now);
+  }
+
+  finish(at?: number): readonly Violation[] {
+    this.#judgeDeadlines(at ?? this.#now, true);
+    return this.#violations;
+  }
+
+  converged(): boolean {
+    return this.#convergence().ok;
+  }
+
+  // ---- reporting ---------------------------------------------------------------------------------
+
+  #report(invariant: CheckedInvariant, at: number, message: string, evidence: unknown[], key?: string): void {
+    if (key !== undefined) {
+      const k = `${invariant}|${key}`;
+      if (this.#reported.has(k)) return;
+      this.#reported.add(k);
+    }
+    const n = (this.#counts[invariant] ?? 0) + 1;
+    this.#counts[invariant] = n;
+    if (n <= this.#keep) this.#violations.push({ invariant, at, message, evidence });
+  }
+
+  // ---- elections and terms -------------------------------------------------------------------------
+
+  #elect(term: Term, nodeId: NodeId, source: string, at: number): void {
+    const known = this.#leaderOf.get(term);
+    if (known && known.nodeId !== nodeId) {
+      this.#report(
+        'single-leader-per-term',
+        at,
+        `term ${term} has two leaders: ${known.nodeId} (${known.source} at ${known.at}) and ${nodeId} (${source} at ${at})`,
+        [known, { term, nodeId, source, at }],
+        `${term}`,
+      );
+      return;
+    }
+    if (!known) {
+      this.#leaderOf.set(term, { nodeId, source, at });
+      if (term > this.#maxElected) {
+        this.#maxElected = term;
+        this.#lastElectionAt = at;
+      }
+    }
+  }
+
+  // ---- events -----------------------------------------------------------------------------------------
+
+  #onEvent(e: DomainEvent, at: number): void {
+    if (this.#seenEvents.has(e.id)) return;
+    this.#seenEvents.add(e.id);
+    this.#events++;
+    switch (e.type) {
+      case 'LeaderElected': {
+        this.#elections++;
+        const before = this.#maxElectedByEvent;
+        if (e.term <= before) {
+          this.#report(
+            'terms-increase',
+            at,
+            `${e.nodeId} was elected for term ${e.term} after term ${before} had been elected`,
+            [compactEvent(e)],
+            `elected-${e.term}`,
+          );
+        }
+        this.#maxElectedByEvent = Math.max(before, e.term);
+        this.#elect(e.term, e.nodeId, 'LeaderElected', at);
+        break;
+      }
+      case 'LeadershipRenewed': {
+        const leader = this.#leaderOf.get(e.term);
+        if (leader && leader.nodeId !== e.nodeId) {
+          this.#report(
+            'single-leader-per-term',
+            at,
+            `${e.nodeId} renewed leadership of term ${e.term}, which ${leader.nodeId} won`,
+            [leader, compactEvent(e)],
+            `renew-${e.term}-${e.nodeId}`,
+          );
+        }
+        break;
+      }
+      case 'NodeJoined':
+      case 'NodeDraining':
+        this.#membershipSinceTrigger = true;
+        break;
+      case 'NodeFailed':
+      case 'NodeLeft':
+        this.#membershipSinceTrigger = true;
+        for (const s of e.orphaned) if (!this.#orphanedAt.has(s)) this.#orphanedAt.set(s, at);
+        break;
+      case 'RebalancingTriggered': {
+        this.#rebalances++;
+        const prev = this.#lastTrigger;
+        const caused =
+          prev === null ||
+          e.epoch > prev.epoch ||
+          e.term > prev.term ||
+          prev.skipped ||
+          this.#membershipSinceTrigger ||
+          e.reason === 'bootstrap';
+        if (!caused) {
+          this.#report(
+            'moves-only-on-topology-change',
+            at,
+            `rebalance ${e.rebalanceId} (${e.reason}) started in term ${e.term} at epoch ${e.epoch} with no membership change or new leader since the last one (epoch ${prev?.epoch}, term ${prev?.term})`,
+            [compactEvent(e)],
+            e.rebalanceId,
+          );
+        }
+        this.#lastTrigger = { epoch: e.epoch, term: e.term, skipped: false };
+        this.#membershipSinceTrigger = false;
+        const plan = new Map<ShardId, { from: NodeId | null; to: NodeId }>();
+        for (const m of e.plan) plan.set(m.shardId, { from: m.from, to: m.to });
+        this.#open.set(e.rebalanceId, { id: e.rebalanceId, plan });
+        break;
+      }
+      case 'ShardAssigned':
+      case 'ShardMigrated': {
+        this.#moves++;
+        if (e.shardId < 0 || e.shardId >= this.#shardCount || !Number.isInteger(e.shardId)) {
+          this.#report('event-fits-state', at, `shard ${e.shardId} is out of range`, [compactEvent(e)], e.id);
+          break;
+        }
+        // With the store's commits at hand, the commit diff judges moves; events judge them otherwise.
+        if (this.#commits > 0) break;
+        const to = e.type === 'ShardAssigned' ? e.nodeId : e.to;
+        const from = e.type === 'ShardAssigned' ? null : e.from;
+        const planned = [...this.#open.values()].some((r) => {
+          const m = r.plan.get(e.shardId);
+          return m !== undefined && m.to === to && (from === null || m.from === from);
+        });
+        if (!planned) {
+          this.#report(
+            'moves-only-on-topology-change',
+            at,
+            `shard ${e.shardId} went to ${to}${from ? ` from ${from}` : ''} outside any rebalance plan`,
+            [compactEvent(e)],
+            e.id,
+          );
+        }
+        if (e.type === 'ShardMigrated')
+          this.#requireRelease(e.shardId, e.from, e.to, at, () => [compactEvent(e)]);
+        break;
+      }
+      case 'RebalancingCompleted':
+        this.#open.delete(e.rebalanceId);
+        if (this.#lastTrigger && e.skipped > 0) this.#lastTrigger = { ...this.#lastTrigger, skipped: true };
+        break;
+      case 'LeadershipLost':
+        break;
+    }
+  }
+
+  #maxElectedByEvent = 0;
+
+  #requireRelease(shard: ShardId, from: NodeId, to: NodeId, at: number, evidence: () => unknown[]): void {
+    const r = this.#released.get(shard);
+    const since = this.#acquiredAt.get(shard) ?? Number.NEGATIVE_INFINITY;
+    if (!r || r.nodeId !== from || r.at > at || r.at < since) {
+      this.#report(
+        'release-before-acquire',
+        at,
+        `shard ${shard} reached ${to} before ${from} released it (last release: ${
+          r ? `by ${r.nodeId} at ${r.at}` : 'none'
+        })`,
+        [
+          ...evidence(),
+          { lastRelease: r ?? null, acquiredByOldOwnerAt: Number.isFinite(since) ? since : null },
+        ],
+        `${shard}-${from}-${to}-${Number.isFinite(since) ? since : 0}`,
+      );
+    }
+  }
+
+  // ---- views ---------------------------------------------------------------------------------------
+
+  #onView(observer: NodeId, v: ViewSnapshot, at: number): void {
+    const prev = this.#views.get(observer);
+    this.#views.set(observer, { ...v, at });
+    if (prev) {
+      if (v.version < prev.version) {
+        this.#report(
+          'versions-increase',
+          at,
+          `${observer} went back from shard-map version ${prev.version} to ${v.version}`,
+          [{ observer, before: compactView(prev), after: compactView(v), at }],
+          `${observer}-${prev.version}-${v.version}`,
+        );
+      }
+      if (v.highestTerm < prev.highestTerm) {
+        this.#report(
+          'terms-increase',
+          at,
+          `${observer} went back from term ${prev.highestTerm} to ${v.highestTerm}`,
+          [{ observer, before: compactView(prev), after: compactView(v), at }],
+          `${observer}-${prev.highestTerm}-${v.highestTerm}`,
+        );
+      }
+    }
+    const written = this.#versionTerm.get(v.version);
+    if (written !== undefined && v.version > 0 && written !== v.term) {
+      this.#report(
+        'versions-increase',
+        at,
+        `${observer} holds version ${v.version} with shard-map term ${v.term}, but the store's version ${v.version} has term ${written}`,
+        [{ observer, view: compactView(v), at }],
+        `${observer}-${v.version}-${v.term}`,
+      );
+    }
+    if (v.state) this.#checkState(v.state, at, `view of ${observer}`);
+  }
+
+  // ---- commits --------------------------------------------------------------------------------------
+
+  #onCommit(c: Extract<HistoryEntry, { kind: 'commit' }>): void {
+    this.#commits++;
+    const prev = this.#commit;
+    const s = c.state;
+    const at = c.at;
+    const ev = () => [...(prev ? [compactCommit(prev)] : []), compactCommit(c)];
+    if (prev) {
+      if (c.revision <= prev.revision) {
+        this.#report(
+          'versions-increase',
+          at,
+          `store revision went back from ${prev.revision} to ${c.revision}`,
+          ev(),
+        );
+      }
+      // A write that leaves the shard map alone (an election, a heartbeat record) may keep its version;
+      // a changed map under an old or equal version would let two maps share one version.
+      const pv = prev.state.shardMap.version;
+      if (s.shardMap.version < pv || (s.shardMap.version === pv && !sameOwners(prev.state, s))) {
+        this.#report(
+          'versions-increase',
+          at,
+          `revision ${c.revision} wrote a ${s.shardMap.version === pv ? 'different shard map under the same' : 'lower'} shard-map version ${s.shardMap.version} (previous ${pv})`,
+          ev(),
+        );
+      }
+      if (c.term < prev.term) {
+        this.#report(
+          'stale-term-fenced',
+          at,
+          `${c.writer} wrote the topology under term ${c.term} after term ${prev.term} had written it`,
+          ev(),
+        );
+      }
+    }
+    // The record is stamped with the writer's term; the state names that leader, and its shard map was
+    // last changed (shardMap.term) under that term or an earlier one.
+    if (s.shardMap.term > c.term || (s.leader !== null && s.leader.term !== c.term)) {
+      this.#report(
+        'versions-increase',
+        at,
+        `version ${s.shardMap.version} was written under term ${c.term} but names shard-map term ${s.shardMap.term} and leader ${
+          s.leader ? `${s.leader.nodeId}@${s.leader.term}` : 'none'
+        }`,
+        ev(),
+        `term-${c.revision}`,
+      );
+    }
+    const leader = this.#leaderOf.get(c.term);
+    if (leader && leader.nodeId !== c.writer) {
+      this.#report(
+        'single-leader-per-term',
+        at,
+        `${c.writer} wrote version ${s.shardMap.version} under term ${c.term}, which ${leader.nodeId} leads`,
+        [leader, compactCommit(c)],
+        `writer-${c.term}-${c.writer}`,
+      );
+    } else if (!leader && s.leader && s.leader.term === c.term) {
+      this.#elect(c.term, s.leader.nodeId, 'commit', at);
+    }
+    this.#versionTerm.set(s.shardMap.version, s.shardMap.term);
+    if (c.term > this.#maxCommittedTerm) {
+      this.#maxCommittedTerm = c.term;
+      this.#maxCommittedTermAt = at;
+    }
+    this.#checkState(s, at, `commit ${c.revision}`);
+    if (prev) this.#diff(prev, c);
+    else {
+      s.shardMap.owners.forEach((o, shard) => {
+        if (o !== null) this.#acquiredAt.set(shard, at);
+        else if (s.bootstrapped) this.#markUnowned(shard, at);
+      });
+    }
+    this.#commit = { at, revision: c.revision, writer: c.writer, term: c.term, state: s };
+  }
+
+  /** Owner changes between two consecutive commits: each must be an orphaning, a recovery or a planned hand-off. */
+  #diff(prev: LastCommit, c: Extract<HistoryEntry, { kind: 'commit' }>): void {
+    const a = prev.state;
+    const b = c.state;
+    const at = c.at;
+    const changed = topologyChanged(a);
+    // Gone: failed, left, or replaced by a new incarnation (a crash and rejoin decided in one commit).
+    const gone = (id: NodeId) => {
+      const st = b.nodes[id]?.status;
+      return st === 'Failed' || st === 'Left' || b.nodes[id]?.incarnation !== a.nodes[id]?.incarnation;
+    };
+    const lost: { shard: ShardId; from: NodeId; status: string }[] = [];
+    const toDraining: { shard: ShardId; to: NodeId }[] = [];
+    const unplanned: { shard: ShardId; from: NodeId | null; to: NodeId }[] = [];
+    const n = Math.min(a.shardMap.owners.length, b.shardMap.owners.length);
+    for (let shard = 0; shard < n; shard++) {
+      const was = a.shardMap.owners[shard] ?? null;
+      const now = b.shardMap.owners[shard] ?? null;
+      if (now === null) {
+        if (b.bootstrapped) this.#markUnowned(shard, at);
+      } else this.#unowned.delete(shard);
+      if (was === now) continue;
+      if (now === null) {
+        if (!gone(was!)) lost.push({ shard, from: was!, status: b.nodes[was!]?.status ?? 'unknown' });
+        this.#released.delete(shard);
+        continue;
+      }
+      this.#orphanedAt.delete(shard);
+      if (b.nodes[now]?.status === 'Draining') toDraining.push({ shard, to: now });
+      if (was === null) {
+        if (!changed && a.bootstrapped) unplanned.push({ shard, from: null, to: now });
+      } else if (!gone(was)) {
+        const planned = a.rebalance?.remaining.find((m) => m.shardId === shard);
+        if (!planned || planned.from !== was || planned.to !== now)
+          unplanned.push({ shard, from: was, to: now });
+        this.#requireRelease(shard, was, now, at, () => [compactCommit(c), { shard, from: was, to: now }]);
+      }
+      this.#released.delete(shard);
+      this.#acquiredAt.set(shard, at);
+    }
+    const ev = (items: unknown[]) => [compactCommit(prev), compactCommit(c), items.slice(0, 16)];
+    const v = b.shardMap.version;
+    if (lost.length > 0) {
+      const f = lost[0]!;
+      this.#report(
+        'moves-only-on-topology-change',
+        at,
+        `${lost.length} shard(s) lost their owner in version ${v} though it neither failed nor left, e.g. shard ${f.shard} of ${f.from} (${f.status})`,
+        ev(lost),
+      );
+    }
+    if (toDraining.length > 0) {
+      const f = toDraining[0]!;
+      this.#report(
+        'shards-on-active-nodes',
+        at,
+        `${toDraining.length} shard(s) went to a Draining node in version ${v}, e.g. shard ${f.shard} to ${f.to}`,
+        ev(toDraining),
+      );
+    }
+    if (unplanned.length > 0) {
+      const f = unplanned[0]!;
+      this.#report(
+        'moves-only-on-topology-change',
+        at,
+        `${unplanned.length} shard(s) changed owner in version ${v} outside ${
+          a.rebalance ? `the plan of rebalance ${a.rebalance.rebalanceId}` : 'any rebalance'
+        }, e.g. shard ${f.shard} ${f.from ?? 'unowned'} → ${f.to}`,
+        ev(unplanned),
+      );
+    }
+  }
+
+  /** Structural checks of one committed state, once per (version, term). */
+  #checkState(s: ClusterState, at: number, where: string): void {
+    const key = `${s.shardMap.version}@${s.shardMap.term}`;
+    if (this.#checkedVersions.has(key)) return;
+    this.#checkedVersions.add(key);
+    for (const v of checkInvariants(s)) {
+      const invariant: CheckedInvariant =
+        v.invariant === 'assignments-change-only-on-topology-change'
+          ? 'moves-only-on-topology-change'
+          : v.invariant === 'event-fits-state'
+            ? 'event-fits-state'
+            : v.invariant;
+      this.#report(invariant, at, `${where} (version ${s.shardMap.version}): ${v.message}`, [v.evidence]);
+    }
+    if (s.shardMap.owners.length !== this.#shardCount) {
+      this.#report(
+        'event-fits-state',
+        at,
+        `${where} has ${s.shardMap.owners.length} shards, the cluster ${this.#shardCount}`,
+        [summarize(s)],
+        `count-${key}`,
+      );
+    }
+  }
+
+  // ---- hand-offs -------------------------------------------------------------------------------------
+
+  #onHandoff(h: Extract<HistoryEntry, { kind: 'handoff' }>): void {
+    if (h.released.length === 0) return;
+    if (h.term < this.#maxCommittedTerm && this.#maxCommittedTermAt < h.at) {
+      this.#report(
+        'stale-term-fenced',
+        h.at,
+        `${h.from} released ${h.released.length} shard(s) for ${h.leader} of term ${h.term}, after term ${this.#maxCommittedTerm} had written the topology (at ${this.#maxCommittedTermAt})`,
+        [
+          { ...h, released: h.released.slice(0, 16) },
+          { term: this.#maxCommittedTerm, at: this.#maxCommittedTermAt },
+        ],
+        `${h.from}-${h.term}-${h.at}`,
+      );
+    }
+  }
+
+  // ---- deadlines -------------------------------------------------------------------------------------
+
+  #judgeDeadlines(now: number, final = false): void {
+    this.#judgeOrphans(now);
+    this.#judgeLiveness(now, final);
+  }
+
+  #nextOrphanCheck = Number.NEGATIVE_INFINITY;
+
+  #markUnowned(shard: ShardId, at: number): void {
+    if (this.#unowned.has(shard)) return;
+    this.#unowned.set(shard, at);
+    this.#nextOrphanCheck = Number.NEGATIVE_INFINITY;
+  }
+
+  #judgeOrphans(now: number): void {
+    if (this.#unowned.size === 0 || now < this.#nextOrphanCheck) return;
+    let next = Number.POSITIVE_INFINITY;
+    const late: { shard: ShardId; since: number }[] = [];
+    for (const [shard, since0] of this.#unowned) {
+      const since = Math.max(since0, this.#orphanedAt.get(shard) ?? since0, this.#lastElectionAt);
+      const due = since + this.#window;
+      if (now > due) late.push({ shard, since: since0 });
+      else next = Math.min(next, due);
+    }
+    this.#nextOrphanCheck = next;
+    if (late.length === 0) return;
+    for (const l of late) this.#unowned.delete(l.shard);
+    this.#report(
+      'all-shards-owned',
+      now,
+      `${late.length} shard(s) stayed ownerless longer than the ${this.#window} ms recovery window, e.g. shard ${late[0]!.shard} since ${late[0]!.since}`,
+      [late.slice(0, 16), this.#commit ? compactCommit(this.#commit) : null],
+    );
+  }
+
+  #judgeLiveness(now: number, final: boolean): void {
+    const since = this.#quietSince;
+    if (since === null) return;
+    // Judged at most once per instant: cheap enough at 100 nodes, and convergence is an instant's property.
+    if (now === this.#lastConvergedEval && !final) return;
+    this.#lastConvergedEval = now;
+    const c = this.#convergence();
+    if (c.ok) {
+      this.#convergences++;
+      this.#slowest = Math.max(this.#slowest, now - since);
+      this.#quietSince = null;
+      return;
+    }
+    if (now > since + this.#bound) {
+      this.#report(
+        c.invariant,
+        now,
+        `no convergence within ${this.#bound} ms of faults healing at ${since}: ${c.why}`,
+        c.evidence,
+      );
+      this.#quietSince = null;
+    }
+  }
+
+  #convergence():
+    | { ok: true }
+    | { ok: false; invariant: CheckedInvariant; why: string; evidence: unknown[] } {
+    const not = (why: string, evidence: unknown[] = [], invariant: CheckedInvariant = 'converges') =>
+      ({ ok: false, invariant, why, evidence }) as const;
+    const running = [...this.#running];
+    if (running.length === 0) return { ok: true };
+    const leaders = running.filter((id) => this.#views.get(id)?.isLeader);
+    if (leaders.length !== 1)
+      return not(`${leaders.length} running nodes act as leader (${leaders.join(', ')})`);
+    const leader = leaders[0]!;
+    const commit = this.#commit;
+    const lv = this.#views.get(leader)!;
+    const version = commit?.state.shardMap.version ?? lv.version;
+    const behind: string[] = [];
+    for (const id of running) {
+      const v = this.#views.get(id);
+      if (!v || v.version !== version || v.leader?.nodeId !== leader) {
+        behind.push(`${id}@${v ? `${v.version}/${v.leader?.nodeId ?? '-'}` : 'no view'}`);
+      }
+    }
+    if (behind.length > 0) {
+      return not(
+        `${behind.length} running node(s) not on version ${version} under ${leader}: ${behind.slice(0, 8).join(', ')}`,
+      );
+    }
+    if (commit) {
+      const s = commit.state;
+      if (s.leader?.nodeId !== leader)
+        return not(`the store names ${s.leader?.nodeId ?? 'no'} leader, not ${leader}`);
+      const wrong: string[] = [];
+      for (const id of running) {
+        const st = s.nodes[id]?.status;
+        if (st !== 'Active') wrong.push(`${id} running but ${st ?? 'unknown'}`);
+      }
+      for (const n of Object.values(s.nodes)) {
+        if (!this.#running.has(n.id) && n.status !== 'Failed' && n.status !== 'Left') {
+          wrong.push(`${n.id} gone but ${n.status}`);
+        }
+      }
+      if (wrong.length > 0)
+        return not(`membership not settled: ${wrong.slice(0, 8).join(', ')}`, [compactCommit(commit)]);
+      if (s.orphaned.length > 0 || s.rebalance !== null) {
+        return not(
+          `${s.orphaned.length} orphaned shard(s), rebalance ${s.rebalance?.rebalanceId ?? 'none'} in progress`,
+          [compactCommit(commit)],
+        );
+      }
+      const stuck: { shard: ShardId; owner: NodeId; releasedAt: number }[] = [];
+      for (const [shard, r] of this.#released) {
+        if (s.shardMap.owners[shard] === r.nodeId) stuck.push({ shard, owner: r.nodeId, releasedAt: r.at });
+      }
+      if (stuck.length > 0) {
+        return not(
+          `${stuck.length} shard(s) released by their owner but never moved, e.g. shard ${stuck[0]!.shard} on ${stuck[0]!.owner} since ${stuck[0]!.releasedAt}`,
+          [stuck.slice(0, 16), compactCommit(commit)],
+          'released-shards-move',
+        );
+      }
+    }
+    return { ok: true };
+  }
+}
+
+function sameOwners(a: ClusterState, b: ClusterState): boolean {
+  const x = a.shardMap.owners;
+  const y = b.shardMap.owners;
+  if (x.length !== y.length) return false;
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
+  return true;
+}
+
+/** Whether a state allows a rebalance to assign or move shards: membership changed, or shards await owners. */
+function topologyChanged(s: ClusterState): boolean {
+  if (s.rebalance !== null || s.epoch > s.balancedEpoch || s.orphaned.length > 0 || !s.bootstrapped)
+    return true;
+  return s.shardMap.owners.some((o) => o === null);
+}
+
+function compactEvent(e: DomainEvent): unknown {
+  if (e.type === 'RebalancingTriggered') return { ...e, plan: `${e.plan.length} move(s)` };
+  if (e.type === 'NodeFailed' || e.type === 'NodeLeft') return { ...e, orphaned: e.orphaned.length };
+  return e;
+}
+
+function compactView(v: ViewSnapshot): unknown {
+  return {
+    version: v.version,
+    term: v.term,
+    leader: v.leader,
+    highestTerm: v.highestTerm,
+    isLeader: v.isLeader,
+  };
+}
+
+function compactCommit(c: {
+  at: number;
+  revision: number;
+  writer: NodeId;
+  term: Term;
+  state: ClusterState;
+}): unknown {
+  return {
+    kind: 'commit',
+    at: c.at,
+    revision: c.revision,
+    writer: c.writer,
+    term: c.term,
+    state: summarize(c.state),
+  };
+}

@@ -1,0 +1,339 @@
+/**
+ * The deterministic simulator: N real nodes under one simulated clock, a fault schedule drawn from a
+ * seed, and the invariant checker running online. A run is a pure function of its options: the
+ * same seed gives the same event log, so a failing seed replays exactly, and its schedule can be
+ * shrunk to a smaller one that still fails.
+ */
+import type { Violation } from '../checker/checker.js';
+import { defaultConvergenceBoundMs } from '../checker/checker.js';
+import { FAST_TIMING, resolveTiming, type TimingConfig } from '../config.js';
+import { InvalidValueError } from '../domain/errors.js';
+import type { NodeId } from '../domain/values.js';
+import { Rng } from './random.js';
+import { type FaultCounts, SimHarness } from './sim-harness.js';
+
+/** Fault families a run may draw from. `churn` is joins and graceful leaves. */
+export type FaultKind = 'crash' | 'pause' | 'isolate' | 'delay' | 'drop' | 'churn';
+export const FAULT_KINDS: readonly FaultKind[] = ['crash', 'pause', 'isolate', 'delay', 'drop', 'churn'];
+
+/** One scheduled fault. `at` counts from the moment the initial cluster is up. */
+export interface FaultAction {
+  readonly at: number;
+  readonly kind: 'crash' | 'pause' | 'isolate' | 'delay' | 'drop' | 'join' | 'leave';
+  readonly node: NodeId;
+  /** How long the fault lasts (crash: time until the restart). */
+  readonly forMs: number;
+  /** delay: extra ms; drop: probability. */
+  readonly amount?: number;
+}
+
+export interface SimulationOptions {
+  readonly nodes: number;
+  readonly seed: number;
+  /** Simulated time of the fault phase, after the cluster is up. */
+  readonly durationMs: number;
+  readonly faults: readonly FaultKind[];
+  /** Mean time between fault starts. Default 5 s. */
+  readonly faultEveryMs?: number;
+  /** Timings over {@link SIM_TIMING}. */
+  readonly timing?: Partial<TimingConfig>;
+  readonly shardCount?: number;
+  readonly stepMs?: number;
+  /** Replay this schedule instead of drawing one from the seed (for shrinking and replays). */
+  readonly schedule?: readonly FaultAction[];
+  /** Called after every step with simulated progress in [0, 1]. */
+  readonly onProgress?: (done: number) => void;
+}
+
+export interface SimulationResult {
+  readonly seed: number;
+  readonly nodes: number;
+  readonly durationMs: number;
+  readonly ok: boolean;
+  readonly violations: readonly Violation[];
+  /** Violations per invariant, including those not kept. */
+  readonly violationCounts: Readonly<Record<string, number>>;
+  /** A harness error (a node that never started, …), if the run could not go on. */
+  readonly error: string | null;
+  readonly faults: FaultCounts;
+  /** Scheduled actions applied, and skipped (target not running, too many nodes faulted). */
+  readonly applied: number;
+  readonly skipped: number;
+  readonly elections: number;
+  readonly rebalances: number;
+  readonly moves: number;
+  readonly commits: number;
+  readonly events: number;
+  readonly eventLogHash: string;
+  readonly simulatedMs: number;
+  readonly wallMs: number;
+  readonly schedule: readonly FaultAction[];
+  /** The last lines of the run's log. */
+  readonly log: readonly string[];
+}
+
+/** Default timings of simulations: {@link FAST_TIMING}. */
+export const SIM_TIMING: TimingConfig = FAST_TIMING;
+
+/** Draws a fault schedule from the seed. Targets are node ids; infeasible actions are skipped at run time. */
+export function generateSchedule(o: SimulationOptions): FaultAction[] {
+  const rng = new Rng(o.seed).fork('schedule');
+  const kinds = [...new Set(o.faults)];
+  for (const k of kinds) if (!FAULT_KINDS.includes(k)) throw new InvalidValueError(`unknown fault ${k}`);
+  if (kinds.length === 0) return [];
+  const mean = o.faultEveryMs ?? 5_000;
+  const pool: NodeId[] = Array.from({ length: o.nodes }, (_, i) => `n${i + 1}`);
+  const out: FaultAction[] = [];
+  let joins = 0;
+  let t = 0;
+  for (;;) {
+    t += Math.max(1, Math.round(rng.exponential(mean)));
+    if (t >= o.durationMs) break;
+    const kind = rng.pick(kinds);
+    const node = rng.pick(pool);
+    switch (kind) {
+      case 'crash':
+        out.push({ at: t, kind, node, forMs: rng.int(500, 10_000) });
+        break;
+      case 'pause':
+        out.push({ at: t, kind, node, forMs: rng.int(200, 6_000) });
+        break;
+      case 'isolate':
+        out.push({ at: t, kind, node, forMs: rng.int(500, 8_000) });
+        break;
+      case 'delay':
+        out.push({ at: t, kind, node, forMs: rng.int(1_000, 8_000), amount: rng.int(20, 400) });
+        break;
+      case 'drop':
+        out.push({
+          at: t,
+          kind,
+          node,
+          forMs: rng.int(1_000, 8_000),
+          amount: Math.round(rng.between(0.05, 0.5) * 100) / 100,
+        });
+        break;
+      case 'churn': {
+        const low = pool.length <= Math.max(2, Math.ceil(o.nodes / 2));
+        const high = pool.length >= o.nodes + 2;
+        if (!high && (low || rng.chance(0.5))) {
+          const id = `j${++joins}`;
+          pool.push(id);
+          out.push({ at: t, kind: 'join', node: id, forMs: 0 });
+        } else {
+          pool.splice(pool.indexOf(node), 1);
+          out.push({ at: t, kind: 'leave', node, forMs: 0 });
+        }
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+interface Ending {
+  readonly at: number;
+  readonly node: NodeId;
+  readonly kind: FaultAction['kind'];
+}
+
+/** Runs one simulation. Never throws for a failing run: the result says what failed. */
+export async function runSimulation(o: SimulationOptions): Promise<SimulationResult> {
+  const wall0 = performance.now();
+  if (!Number.isInteger(o.nodes) || o.nodes < 1)
+    throw new InvalidValueError(`nodes must be a positive integer, got ${o.nodes}`);
+  if (!(o.durationMs >= 0)) throw new InvalidValueError(`duration must be ≥ 0, got ${o.durationMs}`);
+  const timing = resolveTiming(o.timing ?? {}, SIM_TIMING);
+  const schedule = o.schedule ? [...o.schedule].sort((a, b) => a.at - b.at) : generateSchedule(o);
+  const h = await SimHarness.create({
+    seed: o.seed,
+    timing,
+    ...(o.shardCount !== undefined ? { shardCount: o.shardCount } : {}),
+    ...(o.stepMs !== undefined ? { stepMs: o.stepMs } : {}),
+    keepEvents: false,
+  });
+  const shardCount = o.shardCount ?? 1024;
+  const settleMs = defaultConvergenceBoundMs(timing, shardCount) + 4 * (o.stepMs ?? 100);
+  const total = o.durationMs + settleMs;
+  let applied = 0;
+  let skipped = 0;
+  let error: string | null = null;
+  let t0 = 0;
+  try {
+    await h.start(Array.from({ length: o.nodes }, (_, i) => `n${i + 1}`));
+    t0 = h.now();
+    const maxFaulted = Math.max(1, Math.floor((o.nodes - 1) / 2));
+    const faulted = new Map<NodeId, FaultAction['kind']>();
+    const leaving = new Set<NodeId>();
+    const endings: Ending[] = [];
+    let i = 0;
+    const progressEvery = Math.max(1, Math.floor(total / 200));
+    let nextProgress = 0;
+    for (;;) {
+      const elapsed = h.now() - t0;
+      for (const id of leaving) if (!h.running().includes(id)) leaving.delete(id);
+      // Endings first: heal what is due.
+      endings.sort((a, b) => a.at - b.at || (a.node < b.node ? -1 : 1));
+      while (endings.length > 0 && endings[0]!.at <= elapsed) {
+        const e = endings.shift()!;
+        await end(h, e);
+        faulted.delete(e.node);
+      }
+      while (i < schedule.length && schedule[i]!.at <= elapsed) {
+        const a = schedule[i++]!;
+        if (await apply(h, a, faulted, leaving, maxFaulted, o.nodes)) {
+          applied++;
+          if (a.forMs > 0 && a.kind !== 'join' && a.kind !== 'leave') {
+            faulted.set(a.node, a.kind);
+            endings.push({ at: a.at + a.forMs, node: a.node, kind: a.kind });
+          }
+        } else skipped++;
+      }
+      if (elapsed >= o.durationMs) break;
+      const nextAt = Math.min(
+        o.durationMs,
+        schedule[i]?.at ?? Number.POSITIVE_INFINITY,
+        endings.reduce((m, e) => Math.min(m, e.at), Number.POSITIVE_INFINITY),
+        elapsed + 1_000,
+      );
+      await h.sleep(Math.max(1, nextAt - elapsed));
+      if (o.onProgress && elapsed >= nextProgress) {
+        nextProgress = elapsed + progressEvery;
+        o.onProgress(Math.min(1, elapsed / total));
+      }
+    }
+    // Heal everything, bring crashed nodes back, and give the cluster its convergence bound.
+    for (const e of endings.splice(0)) await end(h, e);
+    await h.healAll();
+    const settleEnd = h.now() + settleMs;
+    while (h.now() < settleEnd) {
+      await h.sleep(Math.min(1_000, settleEnd - h.now()));
+      o.onProgress?.(Math.min(1, (h.now() - t0) / total));
+    }
+  } catch (err) {
+    error = (err as Error).message;
+    h.log(`error: ${error}`);
+  }
+  const violations = h.checker.finish(h.now());
+  const stats = h.checker.stats();
+  const result: SimulationResult = {
+    seed: o.seed,
+    nodes: o.nodes,
+    durationMs: o.durationMs,
+    ok: violations.length === 0 && error === null,
+    violations,
+    violationCounts: stats.violations as Record<string, number>,
+    error,
+    faults: { ...h.faults },
+    applied,
+    skipped,
+    elections: stats.elections,
+    rebalances: stats.rebalances,
+    moves: stats.moves,
+    commits: stats.commits,
+    events: h.eventCount,
+    eventLogHash: h.eventLogHash(),
+    simulatedMs: h.now() - (t0 || h.now()),
+    wallMs: 0,
+    schedule,
+    log: h.logLines().slice(-60),
+  };
+  await h.close();
+  return { ...result, wallMs: performance.now() - wall0 };
+}
+
+async function apply(
+  h: SimHarness,
+  a: FaultAction,
+  faulted: Map<NodeId, FaultAction['kind']>,
+  leaving: Set<NodeId>,
+  maxFaulted: number,
+  nodes: number,
+): Promise<boolean> {
+  const running = h.running();
+  if (a.kind === 'join') {
+    if (running.includes(a.node)) return false;
+    await h.add(a.node, { wait: false });
+    return true;
+  }
+  if (!running.includes(a.node) || faulted.has(a.node) || leaving.has(a.node)) return false;
+  const healthy = running.filter((id) => !faulted.has(id) && !leaving.has(id));
+  if (a.kind === 'leave') {
+    if (healthy.length <= Math.max(2, Math.ceil(nodes / 2))) return false;
+    leaving.add(a.node);
+    await h.stop(a.node, { wait: false });
+    return true;
+  }
+  if (faulted.size >= maxFaulted || healthy.length <= 1) return false;
+  switch (a.kind) {
+    case 'crash':
+      await h.crash(a.node);
+      return true;
+    case 'pause':
+      await h.pause(a.node);
+      return true;
+    case 'isolate':
+      await h.isolate(a.node);
+      return true;
+    case 'delay':
+      await h.delay(a.node, a.amount ?? 100);
+      return true;
+    case 'drop':
+      await h.drop(a.node, a.amount ?? 0.2);
+      return true;
+  }
+}
+
+async function end(h: SimHarness, e: Ending): Promise<void> {
+  switch (e.kind) {
+    case 'crash':
+      if (!h.running().includes(e.node)) await h.restart(e.node, { wait: false });
+      return;
+    case 'pause':
+      await h.resume(e.node);
+      return;
+    case 'isolate':
+    case 'delay':
+    case 'drop':
+      if (h.running().includes(e.node)) await h.heal(e.node);
+      return;
+    default:
+      return;
+  }
+}
+
+/**
+ * Shrinks a failing run's schedule: removes chunks of actions while the run still fails with one of
+ * the same invariants (or the same kind of error), halving the chunk size down to single actions.
+ * Bounded by `maxRuns` replays.
+ */
+export async function shrinkSchedule(
+  o: SimulationOptions,
+  failing: SimulationResult,
+  maxRuns = 40,
+): Promise<{ schedule: FaultAction[]; result: SimulationResult; runs: number }> {
+  const target = new Set(Object.keys(failing.violationCounts));
+  const stillFails = (r: SimulationResult) =>
+    !r.ok &&
+    (Object.keys(r.violationCounts).some((k) => target.has(k)) ||
+      (failing.error !== null && r.error !== null));
+  let best = [...failing.schedule];
+  let bestResult = failing;
+  let runs = 0;
+  let chunk = Math.max(1, Math.floor(best.length / 2));
+  while (chunk >= 1 && runs < maxRuns) {
+    let removed = false;
+    for (let start = 0; start < best.length && runs < maxRuns; ) {
+      const candidate = [...best.slice(0, start), ...best.slice(start + chunk)];
+      runs++;
+      const r = await runSimulation({ ...o, schedule: candidate, onProgress: undefined });
+      if (stillFails(r)) {
+        best = candidate;
+        bestResult = r;
+        removed = true;
+      } else start += chunk;
+    }
+    if (!removed) chunk = Math.floor(chunk / 2);
+  }
+  return { schedule: best, result: bestResult, runs };
+}
