@@ -56,6 +56,8 @@ const state = {
   eventIds: new Set(),
   controls: false,
   selectedNode: null,
+  /** Which node's lifecycle actor the grouped nodeLifecycle chart highlights (null: the selected node's own). */
+  lifecycleFocus: null,
   paused: new Set(),
   filters: { node: '', hidden: new Set() },
 };
@@ -373,7 +375,7 @@ function makeCard(id) {
   c.root = h('article', { class: 'node-card', 'data-testid': `node-${id}`, style: `--node:${color}` });
   c.status = h('span', { class: 'status' });
   c.crown = h('span', { class: 'crown-badge', hidden: true });
-  c.age = h('span', { class: 'v mono' });
+  c.age = h('span', { class: 'v mono', 'data-testid': `heartbeat-${id}` });
   c.shards = h('span', { class: 'v mono' });
   c.bar = h('div', { class: 'bar' }, h('div', { class: 'fill' }));
   c.inc = h('span', { class: 'v mono' });
@@ -425,7 +427,7 @@ function makeCard(id) {
       { class: 'facts' },
       h('div', {}, h('dt', { text: 'heartbeat' }), h('dd', {}, c.age)),
       h('div', {}, h('dt', { text: 'shards' }), h('dd', {}, c.shards)),
-      h('div', {}, h('dt', { text: 'incarnation' }), h('dd', {}, c.inc)),
+      h('div', {}, h('dt', { text: 'started' }), h('dd', {}, c.inc)),
     ),
     c.bar,
     c.flags,
@@ -441,12 +443,14 @@ function updateCard(card, info, view, chosen, fair) {
   const isLeader = view?.leader?.nodeId === info.id;
   card.root.classList.toggle('leader', isLeader);
   card.crown.hidden = !isLeader;
-  card.crown.textContent = isLeader ? `♛ leader · term ${view.leader.term}` : '';
+  card.crown.textContent = isLeader ? `♛ term ${view.leader.term}` : '';
   const shards = info.shards ?? 0;
   card.shards.textContent = String(shards);
   card.bar.firstChild.style.width = `${Math.min(100, (shards / Math.max(1, fair)) * 50)}%`;
   card.bar.title = `${shards} shards; fair share ≈ ${Math.round(fair)}`;
-  card.inc.textContent = String(info.incarnation ?? '—');
+  // Incarnations are the node's start time on its clock: show it as one.
+  card.inc.textContent = typeof info.incarnation === 'number' ? formatTime(info.incarnation) : '—';
+  card.inc.title = `incarnation ${info.incarnation ?? '—'}`;
   card.info = info;
   card.viewEntry = chosen;
   const flags = [];
@@ -464,19 +468,47 @@ function updateCard(card, info, view, chosen, fair) {
     : `control-pause-${info.id}`;
 }
 
+/**
+ * Last heartbeat each node was heard at, on the clock of `observer`: its nodeLifecycle actors
+ * track heartbeats as they arrive, while the committed topology's lastSeen only moves on commits.
+ */
+function heardAt(observer) {
+  const out = new Map();
+  for (const a of state.actors.values()) {
+    if (a.nodeId !== observer || a.actor.name !== 'nodeLifecycle') continue;
+    const ctx = a.actor.snapshot?.context;
+    if (ctx && typeof ctx.nodeId === 'string' && typeof ctx.lastSeen === 'number') {
+      out.set(ctx.nodeId, Math.max(out.get(ctx.nodeId) ?? 0, ctx.lastSeen));
+    }
+  }
+  return out;
+}
+
 /** Heartbeat ages tick between views. */
 function updateAges() {
   const now = performance.now();
+  const heard = new Map();
   for (const card of cards.values()) {
     const info = card.info;
     const entry = card.viewEntry;
-    if (!info || !entry || typeof info.lastSeen !== 'number') {
+    if (!info || !entry) {
       card.age.textContent = '—';
       continue;
     }
-    const age = entry.view.at - info.lastSeen + (now - entry.receivedAt);
+    const observer = entry.view.nodeId;
+    if (!heard.has(observer)) heard.set(observer, heardAt(observer));
+    const last = Math.max(
+      typeof info.lastSeen === 'number' ? info.lastSeen : 0,
+      heard.get(observer).get(info.id) ?? 0,
+    );
+    if (last <= 0) {
+      card.age.textContent = '—';
+      continue;
+    }
+    const age = Math.max(0, entry.view.at - last + (now - entry.receivedAt));
     const gone = info.status === 'Failed' || info.status === 'Left';
-    card.age.textContent = gone ? `${formatAge(age)} ago` : formatAge(age);
+    card.age.textContent = `${formatAge(age)} ago`;
+    card.age.title = `last heartbeat heard by ${observer}`;
     card.age.classList.toggle('stale', !gone && age > 3000);
   }
 }
@@ -663,11 +695,16 @@ function renderCharts() {
     }
     return d;
   };
-  actors.sort((a, b) => depth(a) - depth(b) || natural(a.actor.sessionId, b.actor.sessionId));
-  const machines = actors.filter((a) => a.actor.definition);
+  // The small, telling charts first; the root (the largest) last.
+  const rank = (a) => CHART_ORDER[a.actor.name] ?? (depth(a) === 0 ? 9 : 5);
+  actors.sort(
+    (a, b) => rank(a) - rank(b) || depth(a) - depth(b) || natural(chartNodeOf(a) ?? '', chartNodeOf(b) ?? ''),
+  );
+  let machines = actors.filter((a) => a.actor.definition);
   const others = actors.filter((a) => !a.actor.definition);
+  machines = groupLifecycles(machines);
 
-  const wanted = new Set(machines.map((a) => a.actor.sessionId));
+  const wanted = new Set(machines.map(chartKey));
   for (const [sid, cc] of chartCards) {
     if (!wanted.has(sid)) {
       cc.root.remove();
@@ -682,10 +719,10 @@ function renderCharts() {
   }
   container.querySelector('.empty')?.remove();
   machines.forEach((a, i) => {
-    let cc = chartCards.get(a.actor.sessionId);
+    let cc = chartCards.get(chartKey(a));
     if (!cc) {
       cc = makeChartCard(a);
-      chartCards.set(a.actor.sessionId, cc);
+      chartCards.set(chartKey(a), cc);
     }
     if (container.children[i] !== cc.root) container.insertBefore(cc.root, container.children[i] ?? null);
     updateChartCard(cc, a);
@@ -708,6 +745,68 @@ function renderCharts() {
   } else chips?.remove();
 }
 
+const CHART_ORDER = { leadership: 0, nodeLifecycle: 1, rebalancing: 2, clusterNode: 8 };
+
+/** The node a nodeLifecycle actor tracks. */
+const chartNodeOf = (a) => a.actor.snapshot?.context?.nodeId ?? null;
+const chartKey = (a) => (a.group ? `group:${a.actor.name}:${a.observer}` : a.actor.sessionId);
+
+/**
+ * One nodeLifecycle chart per known node makes a long panel: they share one definition, so they
+ * become a single chart highlighting one member, with every member's state listed above it.
+ */
+function groupLifecycles(machines) {
+  const members = machines.filter((a) => a.actor.name === 'nodeLifecycle');
+  if (members.length < 2) return machines;
+  const observer = members[0].nodeId;
+  const focusId = state.lifecycleFocus ?? observer;
+  const focus = members.find((m) => chartNodeOf(m) === focusId) ?? members[0];
+  const group = { ...focus, group: true, observer, members, focus: chartNodeOf(focus) };
+  const at = machines.indexOf(members[0]);
+  const rest = machines.filter((a) => a.actor.name !== 'nodeLifecycle');
+  rest.splice(at, 0, group);
+  return rest;
+}
+
+function updateMembers(cc, a) {
+  if (!cc.members) return;
+  if (!a.group) {
+    cc.members.hidden = true;
+    return;
+  }
+  cc.members.hidden = false;
+  cc.members.replaceChildren(
+    h('span', { class: 'muted small', text: `${a.members.length} nodes as ${a.observer} sees them` }),
+    ...a.members.map((m) => {
+      const id = chartNodeOf(m) ?? '?';
+      const value = valueText(m.actor.snapshot?.value);
+      const top =
+        typeof m.actor.snapshot?.value === 'string'
+          ? m.actor.snapshot.value
+          : Object.keys(m.actor.snapshot?.value ?? {})[0];
+      return h(
+        'button',
+        {
+          type: 'button',
+          class: `member${id === a.focus ? ' selected' : ''} m-${top ?? 'unknown'}`,
+          style: `--node:${nodeColor(id)}`,
+          'data-testid': `lifecycle-${id}`,
+          'data-state': value,
+          title: `highlight ${id}'s lifecycle`,
+          onclick: () => {
+            state.lifecycleFocus = id;
+            dirty.charts = true;
+            schedule();
+          },
+        },
+        h('span', { class: 'swatch', style: `background:${nodeColor(id)}` }),
+        h('b', { text: id }),
+        h('span', { class: 'mono', text: value }),
+      );
+    }),
+  );
+}
+
 function makeChartCard(a) {
   const name = a.actor.name;
   const cc = { defKey: null, handle: null, step: -1, pending: null };
@@ -717,6 +816,7 @@ function makeChartCard(a) {
   cc.value = h('span', { class: 'mono value' });
   cc.lastEvent = h('span', { class: 'mono last-event' });
   cc.body = h('div', { class: 'chart-body' }, h('div', { class: 'muted small', text: 'laying out…' }));
+  cc.members = h('div', { class: 'members', hidden: true });
   const zoom = h(
     'button',
     { type: 'button', class: 'btn small ghost', title: 'fit to width / actual size' },
@@ -740,6 +840,7 @@ function makeChartCard(a) {
       cc.value,
       zoom,
     ),
+    cc.members,
     cc.body,
   );
   return cc;
@@ -747,6 +848,9 @@ function makeChartCard(a) {
 
 function updateChartCard(cc, a) {
   const def = a.actor.definition;
+  cc.root.dataset.sessionId = a.actor.sessionId;
+  cc.meta.textContent = a.group ? `${a.actor.sessionId} · ${a.focus}` : a.actor.sessionId;
+  updateMembers(cc, a);
   const snap = a.actor.snapshot ?? {};
   cc.value.textContent = valueText(snap.value);
   cc.value.title = 'current state';

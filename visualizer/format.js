@@ -64,12 +64,11 @@ export function formatTime(ms) {
   return `+${(ms / 1000).toFixed(3)}s`;
 }
 
-/** A short age: 120 ms, 3.4 s, 2 m 05 s. */
+/** A short age: 0.3 s, 3.4 s, 2 m 05 s (tenths of a second: heartbeats come every few hundred ms). */
 export function formatAge(ms) {
   if (typeof ms !== 'number' || !Number.isFinite(ms)) return '—';
   if (ms < 0) ms = 0;
-  if (ms < 1000) return `${Math.round(ms)} ms`;
-  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
+  if (ms < 59_950) return `${(ms / 1000).toFixed(1)} s`;
   const m = Math.floor(ms / 60_000);
   return `${m} m ${pad(Math.floor((ms % 60_000) / 1000))} s`;
 }

@@ -40,7 +40,8 @@ async function until<A>(
   timeoutMs = 10_000,
 ): Promise<void> {
   try {
-    await page.waitForFunction(fn, arg, { timeout: timeoutMs, polling: 50 });
+    // The function runs in the page; its argument arrives as JSON, which every caller passes.
+    await page.waitForFunction(fn as (arg: unknown) => unknown, arg, { timeout: timeoutMs, polling: 50 });
   } catch (err) {
     throw new Error(`page did not show ${what} within ${timeoutMs} ms: ${(err as Error).message}`);
   }
@@ -149,6 +150,33 @@ describe.skipIf(process.env.AETHER_SKIP_BROWSER === '1')('visualizer in a browse
       NODES,
     );
     await leadershipChartShows(page, leader.nodeId, 'leadership.leader');
+    // One lifecycle chart for all nodes, listing each node's state, not one chart per node.
+    await until(
+      page,
+      'one grouped nodeLifecycle chart listing every node as active',
+      (n) =>
+        document.querySelectorAll('[data-testid="statechart-nodeLifecycle"]').length === 1 &&
+        Array.from(document.querySelectorAll('[data-testid^="lifecycle-"]')).filter(
+          (m) => m.getAttribute('data-state')?.startsWith('active') === true,
+        ).length === n,
+      NODES,
+    );
+    // Heartbeat ages come every FAST heartbeat interval (0.5 s): a live node's is a fraction of a second.
+    await until(
+      page,
+      'heartbeat ages like "0.3 s ago" on every card',
+      () => {
+        const ages = Array.from(document.querySelectorAll('[data-testid^="heartbeat-"]'));
+        return (
+          ages.length > 0 &&
+          ages.every((a) => {
+            const m = /^(\d+\.\d) s ago$/.exec(a.textContent ?? '');
+            return m !== null && Number(m[1]) < 1.5;
+          })
+        );
+      },
+      null,
+    );
   });
 
   it('crashing the leader from its card elects a new leader, fails the old one and moves the leadership charts', async () => {
@@ -193,6 +221,14 @@ describe.skipIf(process.env.AETHER_SKIP_BROWSER === '1')('visualizer in a browse
       old.nodeId,
     );
     await leadershipChartShows(page, next!.nodeId, 'leadership.leader');
+    // The new leader's lifecycle actor for the old one moved to failed.
+    await until(
+      page,
+      `${old.nodeId} failed in ${next!.nodeId}'s lifecycle chart`,
+      (id) =>
+        document.querySelector(`[data-testid="lifecycle-${id}"]`)?.getAttribute('data-state') === 'failed',
+      old.nodeId,
+    );
     expect(consoleErrors).toEqual([]);
   });
 
@@ -203,7 +239,7 @@ describe.skipIf(process.env.AETHER_SKIP_BROWSER === '1')('visualizer in a browse
       page,
       'the settled map: every shard owned by a survivor, no hand-off in flight',
       (n) => {
-        const cells = [...document.querySelectorAll<HTMLElement>('[data-testid="shard-grid"] .cell')];
+        const cells = Array.from(document.querySelectorAll<HTMLElement>('[data-testid="shard-grid"] .cell'));
         const owners = new Set(cells.map((c) => c.dataset.owner));
         return (
           cells.length === 1024 &&
