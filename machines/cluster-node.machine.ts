@@ -536,6 +536,14 @@ export const clusterNodeMachine = setup({
         );
       }
       enqueue.assign({ pending: null, failures: 0 });
+      // Without its election committed the term is not fenced: this node must not go on leading.
+      if (context.pending?.outcomes.some((o) => o.proposal.kind === 'election')) {
+        sendToChild(enqueue, system, LEADERSHIP_SYSTEM_ID, { type: 'RESIGN', at: context.now });
+      }
+    }),
+    /** A stale or unfenceable term: hand the lease back so that the current leader stays alone. */
+    resignLeadership: enqueueActions(({ context, enqueue, system }) => {
+      sendToChild(enqueue, system, LEADERSHIP_SYSTEM_ID, { type: 'RESIGN', at: context.now });
     }),
     /** After a failed write: re-decide the batch on the fresh topology. */
     requeuePending: assign(({ context }) => ({
@@ -672,10 +680,7 @@ export const clusterNodeMachine = setup({
                   {
                     guard: { type: 'staleElection', params: ({ event }) => event.output },
                     target: '#clusterNode.role.follower',
-                    actions: [
-                      { type: 'adoptRead', params: ({ event }) => event.output },
-                      'forwardToLeadership',
-                    ],
+                    actions: [{ type: 'adoptRead', params: ({ event }) => event.output }, 'resignLeadership'],
                   },
                   {
                     target: 'writing',

@@ -147,7 +147,6 @@ export const leadershipMachine = setup({
       lease !== null && lease.holder !== context.nodeId && lease.term >= (context.held?.term ?? 0),
     /** The lease key vanished while we lead (deleted by an operator or expired and re-created by nobody yet). */
     leaseDeleted: (_, lease: LeaseRecord | null) => lease === null,
-    ownLease: ({ context }, lease: LeaseRecord | null) => lease?.holder === context.nodeId,
   },
   delays: {
     /** Follower: until the observed lease lapses (0 when none was seen). */
