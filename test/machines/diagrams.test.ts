@@ -10,6 +10,7 @@ import {
   MACHINES,
   machineDefinition,
   mermaidChart,
+  readmeWithStatecharts,
   statechartsDocument,
 } from '../../scripts/machines-export.js';
 import { allStateIds } from './harness.js';
@@ -21,6 +22,12 @@ describe('statechart documents', () => {
   it('docs/statecharts.md is up to date with the machines', async () => {
     const onDisk = await readFile(join(root, 'docs', 'statecharts.md'), 'utf8');
     expect(onDisk, STALE).toBe(statechartsDocument());
+  });
+
+  it("README.md's design section shows every statechart as generated from the machines", async () => {
+    const onDisk = await readFile(join(root, 'README.md'), 'utf8');
+    expect(onDisk, STALE).toBe(readmeWithStatecharts(onDisk));
+    for (const m of MACHINES) expect(onDisk).toContain(`#### ${m.id}`);
   });
 
   it.each(MACHINES.map((m) => [m.id, m] as const))(
