@@ -76,7 +76,7 @@ export type LifecycleProposal =
       readonly at: number;
     };
 
-export const nodeLifecycleMachine = setup({
+const lifecycle = setup({
   types: {
     context: {} as NodeLifecycleContext,
     events: {} as NodeLifecycleEvent,
@@ -152,7 +152,57 @@ export const nodeLifecycleMachine = setup({
       enqueue.sendTo(system.get(ROOT_SYSTEM_ID), proposal);
     }),
   },
-}).createMachine({
+});
+
+/**
+ * A member the failure detector watches. Active and Draining nodes are watched alike: a draining
+ * node that goes silent still fails, and its remaining shards are recovered.
+ */
+const watched = lifecycle.createStateConfig({
+  initial: 'healthy',
+  on: {
+    HEARTBEAT: [
+      {
+        guard: { type: 'newerIncarnation', params: ({ event }) => event },
+        target: 'joining',
+        actions: { type: 'hear', params: ({ event }) => event },
+      },
+      {
+        guard: { type: 'currentIncarnation', params: ({ event }) => event },
+        target: '.healthy',
+        reenter: true,
+        actions: { type: 'hear', params: ({ event }) => event },
+      },
+    ],
+    RESUME: {
+      target: '.healthy',
+      reenter: true,
+      actions: { type: 'tick', params: ({ event }) => event },
+    },
+  },
+  states: {
+    healthy: {
+      after: { untilDeadline: { target: 'suspected', actions: 'passDeadline' } },
+      // Re-enter so that the timer follows the deadline a new judge moved.
+      on: {
+        JUDGE: {
+          target: 'healthy',
+          reenter: true,
+          actions: { type: 'setJudge', params: ({ event }) => event },
+        },
+      },
+    },
+    /** Missed its deadline; the judge has proposed NodeFailed and waits for the commit. */
+    suspected: {
+      entry: 'proposeFailedIfJudge',
+      on: {
+        JUDGE: { actions: [{ type: 'setJudge', params: ({ event }) => event }, 'proposeFailedIfJudge'] },
+      },
+    },
+  },
+});
+
+export const nodeLifecycleMachine = lifecycle.createMachine({
   id: 'nodeLifecycle',
   context: ({ input }) => ({
     nodeId: input.nodeId,
@@ -253,91 +303,8 @@ export const nodeLifecycleMachine = setup({
         ],
       },
     },
-    active: {
-      initial: 'healthy',
-      on: {
-        HEARTBEAT: [
-          {
-            guard: { type: 'newerIncarnation', params: ({ event }) => event },
-            target: 'joining',
-            actions: { type: 'hear', params: ({ event }) => event },
-          },
-          {
-            guard: { type: 'currentIncarnation', params: ({ event }) => event },
-            target: '.healthy',
-            reenter: true,
-            actions: { type: 'hear', params: ({ event }) => event },
-          },
-        ],
-        RESUME: {
-          target: '.healthy',
-          reenter: true,
-          actions: { type: 'tick', params: ({ event }) => event },
-        },
-      },
-      states: {
-        healthy: {
-          after: { untilDeadline: { target: 'suspected', actions: 'passDeadline' } },
-          // Re-enter so that the timer follows the deadline a new judge moved.
-          on: {
-            JUDGE: {
-              target: 'healthy',
-              reenter: true,
-              actions: { type: 'setJudge', params: ({ event }) => event },
-            },
-          },
-        },
-        /** Missed its deadline; the judge has proposed NodeFailed and waits for the commit. */
-        suspected: {
-          entry: 'proposeFailedIfJudge',
-          on: {
-            JUDGE: { actions: [{ type: 'setJudge', params: ({ event }) => event }, 'proposeFailedIfJudge'] },
-          },
-        },
-      },
-    },
-    draining: {
-      initial: 'healthy',
-      on: {
-        HEARTBEAT: [
-          {
-            guard: { type: 'newerIncarnation', params: ({ event }) => event },
-            target: 'joining',
-            actions: { type: 'hear', params: ({ event }) => event },
-          },
-          {
-            guard: { type: 'currentIncarnation', params: ({ event }) => event },
-            target: '.healthy',
-            reenter: true,
-            actions: { type: 'hear', params: ({ event }) => event },
-          },
-        ],
-        RESUME: {
-          target: '.healthy',
-          reenter: true,
-          actions: { type: 'tick', params: ({ event }) => event },
-        },
-      },
-      states: {
-        healthy: {
-          after: { untilDeadline: { target: 'suspected', actions: 'passDeadline' } },
-          // Re-enter so that the timer follows the deadline a new judge moved.
-          on: {
-            JUDGE: {
-              target: 'healthy',
-              reenter: true,
-              actions: { type: 'setJudge', params: ({ event }) => event },
-            },
-          },
-        },
-        suspected: {
-          entry: 'proposeFailedIfJudge',
-          on: {
-            JUDGE: { actions: [{ type: 'setJudge', params: ({ event }) => event }, 'proposeFailedIfJudge'] },
-          },
-        },
-      },
-    },
+    active: watched,
+    draining: watched,
     failed: {
       on: {
         HEARTBEAT: {
