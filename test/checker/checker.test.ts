@@ -1,0 +1,289 @@
+import { describe, expect, it } from 'vitest';
+import type { HistoryEntry, ViewSnapshot } from '../../src/checker/index.js';
+import {
+  type CheckedInvariant,
+  checkHistory,
+  createChecker,
+  defaultConvergenceBoundMs,
+  defaultRecoveryWindowMs,
+} from '../../src/checker/index.js';
+import { FAST_TIMING } from '../../src/config.js';
+import type { DomainEvent } from '../../src/domain/events.js';
+import type { ActiveRebalance, ClusterState } from '../../src/domain/state.js';
+import type { NodeStatus } from '../../src/domain/values.js';
+
+const SHARDS = 8;
+const config = { timing: FAST_TIMING, shardCount: SHARDS };
+const WINDOW = defaultRecoveryWindowMs(FAST_TIMING);
+const BOUND = defaultConvergenceBoundMs(FAST_TIMING, SHARDS);
+
+interface StateSpec {
+  nodes: Record<string, NodeStatus | [NodeStatus, number]>;
+  owners: (string | null)[];
+  leader?: string | null;
+  term?: number;
+  version: number;
+  epoch?: number;
+  balancedEpoch?: number;
+  orphaned?: number[];
+  rebalance?: ActiveRebalance | null;
+}
+
+function state(s: StateSpec): ClusterState {
+  const term = s.term ?? 1;
+  const nodes: ClusterState['nodes'] = {};
+  for (const [id, st] of Object.entries(s.nodes)) {
+    const [status, incarnation] = Array.isArray(st) ? st : [st, 1];
+    nodes[id] = { id, status, incarnation, lastSeen: 0, load: 0, weight: 1 };
+  }
+  return {
+    shardCount: SHARDS,
+    nodes,
+    leader: s.leader === null ? null : { nodeId: s.leader ?? 'a', term },
+    highestTerm: term,
+    shardMap: { version: s.version, term, owners: s.owners },
+    orphaned: s.orphaned ?? [],
+    orphanedFrom: {},
+    bootstrapped: true,
+    epoch: s.epoch ?? 1,
+    balancedEpoch: s.balancedEpoch ?? s.epoch ?? 1,
+    rebalance: s.rebalance ?? null,
+  };
+}
+
+const AB = ['a', 'a', 'a', 'a', 'b', 'b', 'b', 'b'];
+const base = { nodes: { a: 'Active', b: 'Active' } as StateSpec['nodes'], owners: AB };
+
+function commit(at: number, revision: number, s: StateSpec, writer = s.leader ?? 'a'): HistoryEntry {
+  return { kind: 'commit', at, revision, writer: writer ?? 'a', term: s.term ?? 1, state: state(s) };
+}
+
+function view(at: number, observer: string, v: Partial<ViewSnapshot>): HistoryEntry {
+  return {
+    kind: 'view',
+    at,
+    observer,
+    view: {
+      version: 1,
+      term: 1,
+      leader: { nodeId: 'a', term: 1 },
+      highestTerm: 1,
+      isLeader: observer === 'a',
+      ...v,
+    },
+  };
+}
+
+let seq = 0;
+function event(at: number, e: Partial<DomainEvent> & Pick<DomainEvent, 'type'>): HistoryEntry {
+  return {
+    kind: 'event',
+    at,
+    event: { id: `e${++seq}`, origin: 'a', term: 1, version: 1, at, ...e } as DomainEvent,
+  };
+}
+
+function invariants(history: HistoryEntry[]): CheckedInvariant[] {
+  return [...new Set(checkHistory(history, config).map((v) => v.invariant))];
+}
+
+describe('the invariant checker', () => {
+  it('passes a sound history: election, bootstrap, a planned hand-off after its release, convergence', () => {
+    const plan: ActiveRebalance = {
+      rebalanceId: 'r1',
+      reason: 'node-joined',
+      epoch: 2,
+      term: 1,
+      startedAt: 0,
+      remaining: [{ shardId: 0, from: 'a', to: 'c', reason: 'balance' }],
+      moved: 0,
+    };
+    const history: HistoryEntry[] = [
+      { kind: 'process', at: 0, nodeId: 'a', up: true },
+      { kind: 'process', at: 0, nodeId: 'b', up: true },
+      { kind: 'process', at: 0, nodeId: 'c', up: true },
+      { kind: 'lease', at: 0, holder: 'a', term: 1 },
+      event(0, { type: 'LeaderElected', nodeId: 'a', previous: null } as Partial<DomainEvent> as DomainEvent),
+      commit(1, 1, { ...base, version: 1 }),
+      commit(2, 2, {
+        nodes: { a: 'Active', b: 'Active', c: 'Active' },
+        owners: AB,
+        version: 2,
+        epoch: 2,
+        balancedEpoch: 1,
+        rebalance: plan,
+      }),
+      { kind: 'release', at: 3, nodeId: 'a', shards: [0] },
+      commit(4, 3, {
+        nodes: { a: 'Active', b: 'Active', c: 'Active' },
+        owners: ['c', ...AB.slice(1)],
+        version: 3,
+        epoch: 2,
+      }),
+      { kind: 'quiet', at: 4 },
+      view(5, 'a', { version: 3 }),
+      view(5, 'b', { version: 3 }),
+      view(5, 'c', { version: 3 }),
+    ];
+    const c = createChecker(config);
+    for (const e of history) c.observe(e);
+    expect(c.finish(10)).toEqual([]);
+    expect(c.stats().convergences).toBe(1);
+  });
+
+  it('catches two leaders for one term', () => {
+    const h = [
+      event(0, { type: 'LeaderElected', nodeId: 'a', term: 3, previous: null } as never),
+      event(5, { type: 'LeaderElected', nodeId: 'b', term: 3, origin: 'b', previous: null } as never),
+    ];
+    const v = checkHistory(h, config);
+    expect(v.map((x) => x.invariant)).toContain('single-leader-per-term');
+    const found = v.find((x) => x.invariant === 'single-leader-per-term')!;
+    expect(found.at).toBe(5);
+    expect(found.message).toMatch(/term 3 has two leaders: a .* and b/);
+    expect(found.evidence.length).toBeGreaterThan(0);
+  });
+
+  it('catches a term going back in a node’s view', () => {
+    expect(invariants([view(0, 'b', { highestTerm: 4 }), view(1, 'b', { highestTerm: 3 })])).toEqual([
+      'terms-increase',
+    ]);
+  });
+
+  it('catches a committed topology whose leader is not Active', () => {
+    expect(
+      invariants([commit(0, 1, { nodes: { a: 'Draining', b: 'Active' }, owners: AB, version: 1 })]),
+    ).toContain('leader-is-active');
+  });
+
+  it('catches a shard left ownerless beyond the recovery window, and not within it', () => {
+    const orphaned = {
+      nodes: { a: 'Active', b: 'Failed' } as StateSpec['nodes'],
+      owners: ['a', 'a', 'a', 'a', null, null, null, null],
+      version: 2,
+      epoch: 2,
+      balancedEpoch: 1,
+      orphaned: [4, 5, 6, 7],
+    };
+    const early = [
+      commit(0, 1, { ...base, version: 1 }),
+      commit(10, 2, orphaned),
+      { kind: 'tick', at: 10 + WINDOW - 1 } as HistoryEntry,
+    ];
+    expect(invariants(early)).toEqual([]);
+    const late = [...early, { kind: 'tick', at: 10 + WINDOW + 1 } as HistoryEntry];
+    const v = checkHistory(late, config);
+    expect(v.map((x) => x.invariant)).toEqual(['all-shards-owned']);
+    expect(v[0]!.message).toMatch(/4 shard\(s\) stayed ownerless longer than/);
+  });
+
+  it('catches a shard owned by a node that is neither Active nor Draining', () => {
+    expect(
+      invariants([commit(0, 1, { nodes: { a: 'Active', b: 'Failed' }, owners: AB, version: 1 })]),
+    ).toContain('shards-on-active-nodes');
+  });
+
+  it('catches a shard that moves without a topology change or a plan', () => {
+    const h = [
+      commit(0, 1, { ...base, version: 1 }),
+      commit(5, 2, { ...base, owners: ['b', ...AB.slice(1)], version: 2 }),
+    ];
+    const v = checkHistory(h, config);
+    expect(v.map((x) => x.invariant)).toContain('moves-only-on-topology-change');
+    expect(v.find((x) => x.invariant === 'moves-only-on-topology-change')!.message).toMatch(/shard 0 a → b/);
+  });
+
+  it('catches a rebalance triggered with no membership change or new leader since the last one', () => {
+    const trig = (at: number, id: string) =>
+      event(at, {
+        type: 'RebalancingTriggered',
+        rebalanceId: id,
+        reason: 'node-joined',
+        epoch: 2,
+        plan: [],
+      } as never);
+    expect(invariants([trig(0, 'r1'), trig(5, 'r2')])).toEqual(['moves-only-on-topology-change']);
+  });
+
+  it('catches a shard-map version going back for one observer', () => {
+    expect(invariants([view(0, 'b', { version: 7 }), view(1, 'b', { version: 6 })])).toEqual([
+      'versions-increase',
+    ]);
+  });
+
+  it('catches a hand-off whose new owner got the shard before the old owner released it', () => {
+    const plan: ActiveRebalance = {
+      rebalanceId: 'r1',
+      reason: 'node-joined',
+      epoch: 2,
+      term: 1,
+      startedAt: 0,
+      moved: 0,
+      remaining: [{ shardId: 0, from: 'a', to: 'b', reason: 'balance' }],
+    };
+    const before = [commit(0, 1, { ...base, version: 1, epoch: 2, balancedEpoch: 1, rebalance: plan })];
+    const after = commit(5, 2, { ...base, owners: ['b', ...AB.slice(1)], version: 2, epoch: 2 });
+    expect(invariants([...before, after])).toEqual(['release-before-acquire']);
+    expect(invariants([...before, { kind: 'release', at: 3, nodeId: 'a', shards: [0] }, after])).toEqual([]);
+    // A release after the commit is too late.
+    expect(invariants([...before, after, { kind: 'release', at: 6, nodeId: 'a', shards: [0] }])).toEqual([
+      'release-before-acquire',
+    ]);
+  });
+
+  it('catches a write and a hand-off of a deposed term after a newer term wrote', () => {
+    const h: HistoryEntry[] = [
+      commit(0, 1, { ...base, version: 1, term: 3 }),
+      commit(
+        5,
+        2,
+        { nodes: { a: 'Active', b: 'Active' }, owners: AB, version: 2, term: 2, leader: 'b' },
+        'b',
+      ),
+    ];
+    expect(invariants(h)).toContain('stale-term-fenced');
+    const handoff: HistoryEntry[] = [
+      commit(0, 1, { ...base, version: 1, term: 5 }),
+      { kind: 'handoff', at: 9, from: 'b', leader: 'c', term: 4, released: [5] },
+    ];
+    expect(invariants(handoff)).toEqual(['stale-term-fenced']);
+  });
+
+  it('catches a cluster that does not converge within the bound after faults heal', () => {
+    const h: HistoryEntry[] = [
+      { kind: 'process', at: 0, nodeId: 'a', up: true },
+      { kind: 'process', at: 0, nodeId: 'b', up: true },
+      commit(0, 1, { ...base, version: 1 }),
+      { kind: 'fault', at: 1, description: 'isolate b' },
+      { kind: 'quiet', at: 100 },
+      view(101, 'a', { version: 1 }),
+      view(101, 'b', { version: 1, isLeader: true }),
+    ];
+    expect(invariants([...h, { kind: 'tick', at: 100 + BOUND - 1 }])).toEqual([]);
+    const v = checkHistory([...h, { kind: 'tick', at: 100 + BOUND + 1 }], config);
+    expect(v.map((x) => x.invariant)).toEqual(['converges']);
+    expect(v[0]!.message).toMatch(/2 running nodes act as leader \(a, b\)/);
+  });
+
+  it('catches a shard its owner released that never moves on', () => {
+    const h: HistoryEntry[] = [
+      { kind: 'process', at: 0, nodeId: 'a', up: true },
+      { kind: 'process', at: 0, nodeId: 'b', up: true },
+      commit(0, 1, { ...base, version: 1 }),
+      { kind: 'release', at: 2, nodeId: 'b', shards: [6] },
+      { kind: 'quiet', at: 3 },
+      view(3, 'a', { version: 1 }),
+      view(3, 'b', { version: 1 }),
+      { kind: 'tick', at: 3 + BOUND + 1 },
+    ];
+    const v = checkHistory(h, config);
+    expect(v.map((x) => x.invariant)).toEqual(['released-shards-move']);
+    expect(v[0]!.message).toMatch(/shard 6 on b/);
+  });
+
+  it('catches a state that cannot be: a shard map of the wrong size', () => {
+    expect(invariants([commit(0, 1, { ...base, owners: AB.slice(0, 6), version: 1 })])).toContain(
+      'event-fits-state',
+    );
+  });
+});
