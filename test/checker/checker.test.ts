@@ -31,7 +31,7 @@ interface StateSpec {
 
 function state(s: StateSpec): ClusterState {
   const term = s.term ?? 1;
-  const nodes: ClusterState['nodes'] = {};
+  const nodes: Record<string, ClusterState['nodes'][string]> = {};
   for (const [id, st] of Object.entries(s.nodes)) {
     const [status, incarnation] = Array.isArray(st) ? st : [st, 1];
     nodes[id] = { id, status, incarnation, lastSeen: 0, load: 0, weight: 1 };
