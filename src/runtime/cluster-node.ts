@@ -72,6 +72,8 @@ export interface NodeCounters {
   staleEvents: number;
   /** Heartbeats dropped because they came from an older incarnation of a node (a previous process). */
   staleHeartbeats: number;
+  /** Times a periodic topology read found a newer revision than the watch had delivered. */
+  topologyResyncs: number;
   /** Events re-sent after a failed publish. */
   republished: number;
 }
@@ -127,12 +129,14 @@ export class ClusterNode {
   #phase: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new';
   #connStatus: ConnectionStatus = 'connected';
   #stopWaiters: (() => void)[] = [];
+  #topologyTimer: unknown = null;
   readonly #statusWaiters = new Set<() => void>();
   readonly counters: NodeCounters = {
     malformed: { heartbeat: 0, event: 0, command: 0, handoff: 0, lease: 0, topology: 0 },
     staleHandoffs: 0,
     staleEvents: 0,
     staleHeartbeats: 0,
+    topologyResyncs: 0,
     republished: 0,
   };
 
@@ -230,6 +234,7 @@ export class ClusterNode {
     );
     if (this.#phase !== 'starting') throw new StoppedError(`node ${this.nodeId} stopped while starting`);
     this.#phase = 'running';
+    this.#scheduleTopologyCheck();
     this.#log.info({ transport: this.#transport.kind }, 'node started');
   }
 
@@ -722,6 +727,42 @@ export class ClusterNode {
     return { released: results.flat(), at: this.#now() };
   }
 
+  /**
+   * Followers re-read the topology every heartbeat interval and adopt a revision newer than the
+   * watch delivered: a watch can stall (its consumer lost in a failover, or NATS 2.9 reporting a
+   * pending count that never reaches zero while the key is being written) and a node must not
+   * stay behind the committed map. The read goes through the stream leader.
+   */
+  #scheduleTopologyCheck(): void {
+    if (this.#phase !== 'running') return;
+    this.#topologyTimer = this.#clock.setTimeout(
+      () => void this.#checkTopology(),
+      this.#o.timing.heartbeatIntervalMs,
+    );
+  }
+
+  async #checkTopology(): Promise<void> {
+    this.#topologyTimer = null;
+    const topology = this.#topology;
+    try {
+      if (topology && this.#phase === 'running' && !this.isLeader()) {
+        const r = await topology.read();
+        const ctx = this.#ctxOrNull();
+        if (r !== null && ctx !== null && r.revision > ctx.revision && this.#phase === 'running') {
+          this.counters.topologyResyncs++;
+          this.#log.debug(
+            { revision: r.revision, had: ctx.revision },
+            'adopted a topology read ahead of the watch',
+          );
+          this.#send({ type: 'TOPOLOGY', at: this.#now(), state: r.state, revision: r.revision });
+        }
+      }
+    } catch (err) {
+      this.#log.debug({ err }, 'periodic topology read failed');
+    }
+    this.#scheduleTopologyCheck();
+  }
+
   /** As leader: answer commands on the leader subject. */
   async #listenAsLeader(on: boolean): Promise<void> {
     this.#leaderSub?.();
@@ -941,6 +982,7 @@ export class ClusterNode {
       ).catch(() => {});
     }
     this.#phase = 'stopped';
+    if (this.#topologyTimer !== null) this.#clock.clearTimeout(this.#topologyTimer);
     this.#listenAsLeader(false).catch(() => {});
     for (const u of this.#unsubs.splice(0)) {
       try {
