@@ -67,7 +67,7 @@ export function natsConnectionOptions(
   v: NatsFlagValues,
   env: NodeJS.ProcessEnv = process.env,
 ): NodeConnectionOptions {
-  const raw = v.nats ?? env.NATS_URL ?? 'nats://127.0.0.1:4222';
+  const raw = v.nats ?? (env.NATS_URL || undefined) ?? 'nats://127.0.0.1:4222';
   const servers = raw
     .split(',')
     .map((s) => s.trim())
@@ -86,10 +86,10 @@ export function natsConnectionOptions(
     }
   }
   const opts: { -readonly [K in keyof NodeConnectionOptions]: NodeConnectionOptions[K] } = { servers };
-  const user = v.user ?? env.NATS_USER;
-  const pass = v.pass ?? env.NATS_PASSWORD;
-  const token = v.token ?? env.NATS_TOKEN;
-  const creds = v.creds ?? env.NATS_CREDS;
+  const user = v.user ?? (env.NATS_USER || undefined);
+  const pass = v.pass ?? (env.NATS_PASSWORD || undefined);
+  const token = v.token ?? (env.NATS_TOKEN || undefined);
+  const creds = v.creds ?? (env.NATS_CREDS || undefined);
   const methods = [user !== undefined, token !== undefined, creds !== undefined].filter(Boolean).length;
   if (methods > 1) throw new UsageError('--user, --token and --creds exclude each other: give one');
   if (user !== undefined) {
@@ -318,6 +318,8 @@ export async function events(argv: readonly string[]): Promise<number> {
       }
     } else {
       messages = await consumer.consume({ max_messages: 1_000 });
+      // On stderr, so stdout stays pure events: scripts (and tests) know the follow is live.
+      process.stderr.write(`following ${n.auditStream}\n`);
       if (stopping) messages.stop();
       for await (const m of messages) print(m);
     }

@@ -236,7 +236,17 @@ export async function node(argv: readonly string[]): Promise<number> {
   }
 
   let last = '';
+  let warned = 0;
   const report = () => {
+    // Store warnings as soon as the connection and buckets report them, before any status.
+    for (const w of n.storeWarnings.slice(warned)) {
+      out(
+        json
+          ? JSON.stringify({ type: 'warning', code: w.code, message: w.message })
+          : `warning ${w.code}: ${w.message}`,
+      );
+    }
+    warned = n.storeWarnings.length;
     const s = statusOf(n);
     const key = JSON.stringify(s);
     if (key === last) return;
@@ -279,13 +289,6 @@ export async function node(argv: readonly string[]): Promise<number> {
         return 0;
       }
       throw err;
-    }
-    for (const w of n.storeWarnings) {
-      out(
-        json
-          ? JSON.stringify({ type: 'warning', code: w.code, message: w.message })
-          : `warning ${w.code}: ${w.message}`,
-      );
     }
     report();
     // Run until a signal stops the node, or the node stops by itself (its connection closed).
