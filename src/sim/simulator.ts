@@ -41,6 +41,8 @@ export interface SimulationOptions {
   readonly stepMs?: number;
   /** Replay this schedule instead of drawing one from the seed (for shrinking and replays). */
   readonly schedule?: readonly FaultAction[];
+  /** Checker windows over those derived from the timing. */
+  readonly checker?: { readonly recoveryWindowMs?: number; readonly convergenceBoundMs?: number };
   /** Called after every step with simulated progress in [0, 1]. */
   readonly onProgress?: (done: number) => void;
 }
@@ -151,6 +153,7 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationRes
     ...(o.shardCount !== undefined ? { shardCount: o.shardCount } : {}),
     ...(o.stepMs !== undefined ? { stepMs: o.stepMs } : {}),
     keepEvents: false,
+    ...(o.checker ? { checker: o.checker } : {}),
   });
   const shardCount = o.shardCount ?? 1024;
   const settleMs = defaultConvergenceBoundMs(timing, shardCount) + 4 * (o.stepMs ?? 100);

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { checkHistory } from '../../src/checker/index.js';
 import { FAST_TIMING } from '../../src/config.js';
 import { SimHarness } from '../../src/sim/sim-harness.js';
-import { FAULT_KINDS, generateSchedule, runSimulation } from '../../src/sim/simulator.js';
+import { FAULT_KINDS, generateSchedule, runSimulation, shrinkSchedule } from '../../src/sim/simulator.js';
 
 const RUN = { nodes: 5, durationMs: 60_000, faults: FAULT_KINDS } as const;
 
@@ -48,4 +48,18 @@ describe('the simulator', () => {
     expect(history.some((e) => e.kind === 'commit')).toBe(true);
     expect(checkHistory(history, { timing: FAST_TIMING, shardCount: 1024 })).toEqual(h.checker.finish());
   });
+});
+
+describe('shrinking a failing schedule', () => {
+  it('removes actions while the run still fails with the same invariant', async () => {
+    // A convergence bound of 1 ms makes any fault that needs a rebalance a violation.
+    const o = { ...RUN, seed: 2, durationMs: 40_000, checker: { convergenceBoundMs: 1 } };
+    const failing = await runSimulation(o);
+    expect(failing.ok).toBe(false);
+    expect(Object.keys(failing.violationCounts)).toContain('converges');
+    const { schedule, result } = await shrinkSchedule(o, failing, 12);
+    expect(schedule.length).toBeLessThan(failing.schedule.length);
+    expect(result.ok).toBe(false);
+    expect(Object.keys(result.violationCounts)).toContain('converges');
+  }, 60_000);
 });
