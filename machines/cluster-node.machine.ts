@@ -528,7 +528,7 @@ export const clusterNodeMachine = setup({
         answerRejected(
           {
             ...o,
-            rejection: { code: 'COMMIT_FAILED' as never, message: 'the topology write failed; retry' },
+            rejection: { code: 'COMMIT_FAILED', message: 'the topology write failed; retry' },
           },
           enqueue,
           system,

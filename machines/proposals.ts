@@ -16,6 +16,7 @@ import {
   type Rejection,
   rebalanceShards,
 } from '../src/domain/commands.js';
+import { isInvariantViolation } from '../src/domain/errors.js';
 import type { DomainEvent, EventStamp, RebalanceReason } from '../src/domain/events.js';
 import type { ClusterState } from '../src/domain/state.js';
 import type { NodeId, ShardId, Term } from '../src/domain/values.js';
@@ -81,9 +82,18 @@ export function decideBatch(
   const events: DomainEvent[] = [];
   const outcomes: ProposalOutcome[] = [];
   for (const proposal of proposals) {
-    const result = decideOne(current, proposal, stamp, opts);
+    let result: Result;
+    let next = current;
+    try {
+      result = decideOne(current, proposal, stamp, opts);
+      if (result.ok) next = applyAll(current, result.events);
+    } catch (err) {
+      // A decision that would break an invariant is refused, never committed; the node lives on.
+      if (!isInvariantViolation(err)) throw err;
+      result = { ok: false, rejection: { code: 'INVARIANT_VIOLATION', message: err.message } };
+    }
     if (result.ok) {
-      current = applyAll(current, result.events);
+      current = next;
       events.push(...result.events);
       outcomes.push({ proposal, events: result.events, rejection: null });
     } else {

@@ -63,7 +63,11 @@ export type RejectionCode =
   | 'OWNER_CHANGED'
   | 'NO_ACTIVE_NODES'
   | 'INVALID_PLAN'
-  | 'INVALID_ARGUMENT';
+  | 'INVALID_ARGUMENT'
+  /** The decision's events would break an invariant (a bug in a strategy or caller); nothing was applied. */
+  | 'INVARIANT_VIOLATION'
+  /** The leader could not write the decision to the store; the proposer may retry. */
+  | 'COMMIT_FAILED';
 
 /** A refused command: the code, and a message naming what is wrong (node, shard, term, status). */
 export interface Rejection {
