@@ -130,6 +130,8 @@ export class ClusterNode {
   #connStatus: ConnectionStatus = 'connected';
   #stopWaiters: (() => void)[] = [];
   #topologyTimer: unknown = null;
+  /** Facts that arrive while starting, before the actor exists; null once it runs. */
+  #early: ClusterNodeEvent[] | null = null;
   readonly #statusWaiters = new Set<() => void>();
   readonly counters: NodeCounters = {
     malformed: { heartbeat: 0, event: 0, command: 0, handoff: 0, lease: 0, topology: 0 },
@@ -214,12 +216,10 @@ export class ClusterNode {
       this.#unsubs.push(this.observe(publisher.observe), publisher.close);
     }
 
-    this.#actor = this.#createActor();
-    this.#actor.subscribe({
-      next: () => this.#afterSnapshot(),
-      error: (err) => this.#log.error({ err }, 'root actor failed'),
-    });
-    this.#actor.start();
+    // Watches first, the actor after: the actor's first heartbeat gets this incarnation admitted,
+    // so a start that fails on the way (a store slow to create consumers) must fail before it, or
+    // the cluster would record a node that never ran. Facts arriving meanwhile are kept in order.
+    this.#early = [];
     this.#unsubs.push(
       await this.#lease.watch((lease) => this.#send({ type: 'LEASE_CHANGED', at: this.#now(), lease })),
     );
@@ -233,6 +233,16 @@ export class ClusterNode {
       ),
     );
     if (this.#phase !== 'starting') throw new StoppedError(`node ${this.nodeId} stopped while starting`);
+
+    this.#actor = this.#createActor();
+    this.#actor.subscribe({
+      next: () => this.#afterSnapshot(),
+      error: (err) => this.#log.error({ err }, 'root actor failed'),
+    });
+    this.#actor.start();
+    const early = this.#early;
+    this.#early = null;
+    for (const e of early) this.#send(e);
     this.#phase = 'running';
     this.#scheduleTopologyCheck();
     this.#log.info({ transport: this.#transport.kind }, 'node started');
@@ -538,6 +548,10 @@ export class ClusterNode {
   }
 
   #send(event: ClusterNodeEvent): void {
+    if (this.#early !== null) {
+      this.#early.push(event);
+      return;
+    }
     if (
       this.#actor &&
       (this.#phase === 'running' || this.#phase === 'starting' || this.#phase === 'stopping')
