@@ -155,6 +155,16 @@ function natsLogger(log: Logger): NatsLogger {
   };
 }
 
+/** How long `aether node` keeps retrying a start that fails on transient store errors. */
+const START_WITHIN_MS = 30_000;
+
+/** A store that answered late or had no stream leader: worth another start. Refusals are not. */
+function transient(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  if (code === 'TIMEOUT') return true;
+  return code === 'TRANSPORT' && /no responders/i.test((err as Error).message);
+}
+
 /** The `aether node` subcommand. */
 export async function node(argv: readonly string[]): Promise<number> {
   let values: ReturnType<typeof parse>['values'];
@@ -207,15 +217,15 @@ export async function node(argv: readonly string[]): Promise<number> {
   const log = makeLogger(values['log-file'], values['log-level'] ?? 'info');
   const replicas = positiveInt('replicas', values.replicas);
   const shards = positiveInt('shards', values.shards);
-  let n: ClusterNode;
-  try {
-    n = createClusterNode({
-      nodeId: values.id,
-      cluster: values.cluster,
+  const nodeId = values.id ?? '';
+  const cluster = values.cluster ?? '';
+  const create = () =>
+    createClusterNode({
+      nodeId,
+      cluster,
       transport: natsTransport({
         ...connOpts,
         logger: natsLogger(log.child({ component: 'nats' })),
-        operationTimeoutMs: timing.requestTimeoutMs,
         ...(replicas !== undefined ? { auditLog: { replicas } } : {}),
       }),
       timing,
@@ -227,6 +237,9 @@ export async function node(argv: readonly string[]): Promise<number> {
         ? { placement: values.placement as 'balanced' | 'consistent-hash' }
         : {}),
     });
+  let n: ClusterNode;
+  try {
+    n = create();
   } catch (err) {
     if (err instanceof InvalidConfigError) {
       console.error(`aether node: ${err.message}`);
@@ -253,7 +266,7 @@ export async function node(argv: readonly string[]): Promise<number> {
     last = key;
     out(json ? JSON.stringify({ ...s, at: new Date().toISOString() }) : humanStatus(s));
   };
-  const offObserve = n.observe((o) => {
+  let offObserve = n.observe((o) => {
     if (o.kind === 'view') report();
   });
   // Connection status and leadership live partly outside the root snapshot: look now and then too.
@@ -281,14 +294,28 @@ export async function node(argv: readonly string[]): Promise<number> {
   process.on('SIGINT', stopOnSignal);
 
   try {
-    try {
-      await n.start();
-    } catch (err) {
-      if (signalled !== null && err instanceof StoppedError) {
-        await stopping;
-        return 0;
+    const startBy = Date.now() + START_WITHIN_MS;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await n.start();
+        break;
+      } catch (err) {
+        if (signalled !== null && err instanceof StoppedError) {
+          await stopping;
+          return 0;
+        }
+        if (!transient(err) || Date.now() >= startBy || signalled !== null) throw err;
+        // A store still electing stream leaders (a cluster just started, a server just died)
+        // answers late for a few seconds: try again with a fresh node rather than give up.
+        const delay = Math.min(2_000, 250 * 2 ** attempt);
+        log.warn({ err, attempt, delay }, 'start failed on a transient store error; retrying');
+        await new Promise((r) => setTimeout(r, delay));
+        offObserve();
+        n = create();
+        offObserve = n.observe((o) => {
+          if (o.kind === 'view') report();
+        });
       }
-      throw err;
     }
     report();
     // Run until a signal stops the node, or the node stops by itself (its connection closed).
