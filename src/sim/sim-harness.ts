@@ -453,9 +453,14 @@ export class SimHarness implements Harness {
     this.#instant(`${why} ${nodeId}`);
     const started = node.start();
     const p: Proc = { id: nodeId, node, gate, up: true, lastState: null, lastLeader: false, started };
-    started.catch((err: unknown) => this.log(`${nodeId} did not start: ${(err as Error).message}`));
     this.#procs.set(nodeId, p);
     this.#feed({ kind: 'process', at: this.now(), nodeId, up: true });
+    // A process whose start fails (e.g. cut off while joining) exits, as a real one would.
+    started.catch(async (err: unknown) => {
+      this.log(`${nodeId} did not start: ${(err as Error).message}`);
+      await node.crash().catch(() => {});
+      this.#down(p);
+    });
     return started;
   }
 
