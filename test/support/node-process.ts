@@ -198,8 +198,27 @@ export function converged(nodes: readonly NodeProcess[], shardCount: number): bo
   return st.reduce((sum, s) => sum + s!.shards, 0) === shardCount;
 }
 
-/** Reads a cluster's whole audit stream straight from NATS (not through any node). */
+/**
+ * Reads a cluster's whole audit stream straight from NATS (not through any node), retrying for up
+ * to `timeoutMs` while the stream is unavailable (e.g. electing a new leader after a server died).
+ */
 export async function readAudit(
+  servers: string | readonly string[],
+  cluster: string,
+  timeoutMs = 15_000,
+): Promise<{ seq: number; event: DomainEvent }[]> {
+  let result: { seq: number; event: DomainEvent }[] = [];
+  await waitUntil(
+    async () => {
+      result = await readAuditOnce(servers, cluster);
+      return true;
+    },
+    { timeoutMs, intervalMs: 250, what: `the audit stream of ${cluster} to be readable` },
+  );
+  return result;
+}
+
+async function readAuditOnce(
   servers: string | readonly string[],
   cluster: string,
 ): Promise<{ seq: number; event: DomainEvent }[]> {
