@@ -217,6 +217,9 @@ export const clusterNodeMachine = setup({
     staleElection: ({ context }, p: { state: ClusterState | null }) =>
       context.term !== null && p.state !== null && p.state.highestTerm > context.term,
     tooManyFailures: ({ context }) => context.failures + 1 >= MAX_COMMIT_FAILURES,
+    /** A topology stamped by a term above this leader's own. */
+    deposedBy: ({ context }, p: { state: ClusterState }) =>
+      context.term !== null && (p.state.highestTerm > context.term || p.state.shardMap.term > context.term),
   },
   delays: {
     heartbeatInterval: ({ context }) => context.timing.heartbeatIntervalMs,
@@ -605,7 +608,15 @@ export const clusterNodeMachine = setup({
           exit: 'becomeFollower',
           on: {
             LEADERSHIP_LOST: { target: 'follower' },
-            TOPOLOGY: { actions: { type: 'adoptTopology', params: ({ event }) => event } },
+            TOPOLOGY: [
+              {
+                // A newer term has written: this node was deposed (paused, cut off) and must not write again.
+                guard: { type: 'deposedBy', params: ({ event }) => event },
+                target: 'follower',
+                actions: [{ type: 'adoptTopology', params: ({ event }) => event }, 'resignLeadership'],
+              },
+              { actions: { type: 'adoptTopology', params: ({ event }) => event } },
+            ],
             PROPOSE_JOIN: {
               actions: {
                 type: 'enqueueProposal',

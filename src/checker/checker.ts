@@ -263,6 +263,11 @@ class InvariantChecker implements Checker {
         this.#releases++;
         for (const s of entry.shards) this.#released.set(s, { nodeId: entry.nodeId, at: entry.at });
         break;
+      case 'acquire':
+        // Serving a shard again ends its release (an abandoned hand-off was undone).
+        for (const s of entry.shards)
+          if (this.#released.get(s)?.nodeId === entry.nodeId) this.#released.delete(s);
+        break;
       case 'handoff':
         this.#onHandoff(entry);
         break;

@@ -50,6 +50,13 @@ export type HistoryEntry =
       readonly nodeId: NodeId;
       readonly shards: readonly ShardId[];
     }
+  /** Shards arrived at a node, or came back to it after an abandoned hand-off (its `onAcquire` ran): it serves them. */
+  | {
+      readonly kind: 'acquire';
+      readonly at: number;
+      readonly nodeId: NodeId;
+      readonly shards: readonly ShardId[];
+    }
   /** A hand-off request answered by `from`: which shards it released for `leader` of `term`. */
   | {
       readonly kind: 'handoff';

@@ -27,6 +27,7 @@ import {
   ClusterError,
   CommandRejectedError,
   InvalidValueError,
+  NotLeaderError,
   StoppedError,
   TimeoutError,
 } from '../domain/errors.js';
@@ -83,6 +84,8 @@ type Handler<T extends DomainEventType | '*'> = (
 ) => void;
 
 let sharedTransport: Transport | null = null;
+/** The last incarnation handed out in this process. */
+let lastIncarnation = 0;
 /** The in-memory transport shared by nodes created without one. */
 function defaultTransport(): Transport {
   sharedTransport ??= memoryTransport();
@@ -125,6 +128,7 @@ export class ClusterNode {
   /** Shards this node still owns in the map but has released to a new owner. */
   readonly #released = new Set<ShardId>();
   #owned = new Set<ShardId>();
+  #trackedCluster: ClusterState | null = null;
   #publishChain: Promise<void> = Promise.resolve();
   #phase: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new';
   #connStatus: ConnectionStatus = 'connected';
@@ -261,13 +265,8 @@ export class ClusterNode {
     this.#phase = 'stopping';
     try {
       const status = this.status();
-      // Stopped while still starting: there may be no actor yet.
-      const cluster = this.#ctxOrNull()?.cluster;
-      const others = cluster
-        ? Object.values(cluster.nodes).some(
-            (n) => n.id !== this.nodeId && (n.status === 'Active' || n.status === 'Draining'),
-          )
-        : false;
+      // Stopped while still starting there may be no actor yet: then there are no members either.
+      const others = this.#hasOtherMembers();
       if (this.isLeader() && others) await this.#resign();
       if ((status === 'Active' || status === 'Draining') && others) {
         try {
@@ -284,10 +283,15 @@ export class ClusterNode {
   /** Moves every shard off this node (tracked hand-offs), then leaves: Draining → Left. */
   async drain(): Promise<void> {
     this.#assertRunning('drain');
-    const reply = await this.#command(
-      { type: 'drainNode', nodeId: this.nodeId },
-      this.#o.timing.leaseTtlMs * 2,
-    );
+    const drainSelf = () =>
+      this.#command({ type: 'drainNode', nodeId: this.nodeId }, this.#o.timing.leaseTtlMs * 2);
+    // A draining node may not lead: hand leadership on first (if it won the lease back, again).
+    if (this.isLeader() && this.#hasOtherMembers()) await this.#resign();
+    let reply = await drainSelf();
+    for (let attempt = 0; !reply.ok && reply.code === 'NODE_IS_LEADER' && attempt < 3; attempt++) {
+      await this.#resign();
+      reply = await drainSelf();
+    }
     if (!reply.ok) throw new CommandRejectedError(reply.code, reply.message);
     await this.#waitFor(() => this.status() === 'Left', `node ${this.nodeId} to finish draining`);
     await this.stop();
@@ -466,6 +470,12 @@ export class ClusterNode {
           return { state: r?.state ?? null, revision: r?.revision ?? 0, at: this.#now() };
         }),
         commitTopology: fromPromise(async ({ input }) => {
+          // Fencing on the writer's side too: never write on top of a state a newer term has written.
+          if (input.state.highestTerm > input.term || input.state.shardMap.term > input.term) {
+            throw new NotLeaderError(
+              `term ${input.term} is deposed: the topology already carries term ${Math.max(input.state.highestTerm, input.state.shardMap.term)}`,
+            );
+          }
           const revision = await topology.commit(
             input.state,
             input.expectedRevision,
@@ -479,7 +489,10 @@ export class ClusterNode {
         sendHeartbeat: (_, hb: Heartbeat) => this.#publish(this.#names.heartbeats, hb),
       },
     });
-    const incarnation = this.#clock.now();
+    // The start time, made unique within this process: a node stopped and started again in the same
+    // millisecond must still come back as a newer incarnation, or the leader would never admit it.
+    const incarnation = Math.max(this.#clock.now(), lastIncarnation + 1);
+    lastIncarnation = incarnation;
     if (o.inspection) {
       this.#inspector = createInspector(
         this.nodeId,
@@ -604,15 +617,31 @@ export class ClusterNode {
 
   /** Computes which shards arrived and left; released shards are forgotten once they moved. */
   #trackOwnership(cluster: ClusterState): void {
+    // The state is immutable: the same object means nothing changed (most snapshots are heartbeats).
+    if (cluster === this.#trackedCluster) return;
+    this.#trackedCluster = cluster;
     const now = new Set<ShardId>();
     cluster.shardMap.owners.forEach((o, s) => {
       if (o === this.nodeId) now.add(s);
     });
     const arrived = [...now].filter((s) => !this.#owned.has(s));
-    for (const s of this.#released) if (!now.has(s)) this.#released.delete(s);
+    // A released shard is forgotten once it moved; one that is still ours and no longer in the plan
+    // (its hand-off was abandoned: leader change, re-plan) is served again.
+    const planned = new Set(
+      (cluster.rebalance?.remaining ?? []).filter((m) => m.from === this.nodeId).map((m) => m.shardId),
+    );
+    const restored: ShardId[] = [];
+    for (const s of this.#released) {
+      if (!now.has(s)) this.#released.delete(s);
+      else if (!planned.has(s)) {
+        this.#released.delete(s);
+        restored.push(s);
+      }
+    }
     this.#owned = now;
-    if (arrived.length > 0 && this.#o.onAcquire) {
-      Promise.resolve(this.#o.onAcquire(arrived)).catch((err: unknown) =>
+    const acquired = [...arrived, ...restored];
+    if (acquired.length > 0 && this.#o.onAcquire) {
+      Promise.resolve(this.#o.onAcquire(acquired)).catch((err: unknown) =>
         this.#log.error({ err }, 'onAcquire failed'),
       );
     }
@@ -854,6 +883,14 @@ export class ClusterNode {
     const r = await this.#command(command, this.#o.timing.leaseTtlMs * 2);
     if (!r.ok) throw new CommandRejectedError(r.code, r.message);
     return r.events;
+  }
+
+  /** Whether another node is a member (Active or Draining) in the topology this node holds. */
+  #hasOtherMembers(): boolean {
+    const nodes = this.#ctxOrNull()?.cluster.nodes ?? {};
+    return Object.values(nodes).some(
+      (n) => n.id !== this.nodeId && (n.status === 'Active' || n.status === 'Draining'),
+    );
   }
 
   async #resign(): Promise<void> {

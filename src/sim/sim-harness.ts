@@ -447,6 +447,7 @@ export class SimHarness implements Harness {
       shardCount: this.shardCount,
       ...(this.#opts.maxMovesPerRound !== undefined ? { maxMovesPerRound: this.#opts.maxMovesPerRound } : {}),
       onRelease: (shards) => this.#feed({ kind: 'release', at: this.now(), nodeId, shards: [...shards] }),
+      onAcquire: (shards) => this.#feed({ kind: 'acquire', at: this.now(), nodeId, shards: [...shards] }),
     });
     node.on('*', (e) => this.#onEvent(e, nodeId));
     if (why === 'join') this.faults.join++;

@@ -41,6 +41,7 @@ const events = (s: AnyMachineSnapshot): EventObject[] => {
     { type: 'LEASE_CHANGED', at, lease: { holder: 'n2', term: 1, revision: 1 } },
     { type: 'HEARTBEAT', at, heartbeat: hb },
     { type: 'TOPOLOGY', at, state: initialClusterState(8), revision: 5 },
+    { type: 'TOPOLOGY', at, state: newer, revision: 6 },
     { type: 'LEADER_ELECTED', at, term: 1 },
     { type: 'LEADERSHIP_LOST', at, term: 1 },
     { type: 'COMMAND', at, requestId: 'q', command: { type: 'markNodeFailed', nodeId: 'nobody' } },

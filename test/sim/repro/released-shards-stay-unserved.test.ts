@@ -6,7 +6,7 @@ import { FAULT_KINDS, runSimulation } from '../../../src/sim/simulator.js';
 // node keeps the shards in its released set while the committed map still names it as owner, and
 // no later plan moves them: they stay owned but unserved after every fault has healed.
 // Replay: aether simulate --nodes 5 --seed 258 --duration 2m --faults crash,pause,isolate,delay,drop,churn
-it.fails('moves or restores shards whose hand-off was abandoned (seed 258)', async () => {
+it('moves or restores shards whose hand-off was abandoned (seed 258)', async () => {
   const r = await runSimulation({ nodes: 5, seed: 258, durationMs: 120_000, faults: FAULT_KINDS });
   expect(r.violations.filter((v) => v.invariant === 'released-shards-move')).toEqual([]);
 }, 60_000);
