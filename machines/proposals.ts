@@ -112,8 +112,9 @@ function decideOne(state: ClusterState, p: Proposal, s: EventStamp, opts: BatchO
       if (!elected.ok) return elected;
       const afterElection = applyAll(state, elected.events);
       const self = afterElection.nodes[s.origin];
-      // Bootstrap: nobody is Active yet, so the new leader admits itself in the same commit.
-      if (self?.status === 'Active') return elected;
+      // Bootstrap (nobody is Active yet) or a restarted leader (its old process is on record): the new
+      // leader admits itself, as this process, in the same commit.
+      if (self?.status === 'Active' && self.incarnation === opts.selfIncarnation) return elected;
       const joined = joinCluster(
         afterElection,
         { nodeId: s.origin, incarnation: opts.selfIncarnation, weight: opts.selfWeight },
@@ -195,10 +196,16 @@ export function drainedNodes(state: ClusterState): NodeId[] {
     .sort();
 }
 
-/** Whether `nodeId` may campaign for leadership: it is Active, or no node is Active yet (bootstrap). */
+/**
+ * Whether `nodeId` may campaign for leadership: it is Active, or a newer process of an Active member,
+ * or no node is Active yet (bootstrap).
+ */
 export function eligibleToLead(state: ClusterState, nodeId: NodeId, incarnation: number): boolean {
   const self = state.nodes[nodeId];
   if (self && self.incarnation === incarnation) return self.status === 'Active';
   if (self && self.incarnation > incarnation) return false;
+  // A newer process of a member still on record may lead: when every member restarted within the
+  // failure timeout, no one else could, and no leader would be left to fail the old records.
+  if (self && self.status === 'Active') return true;
   return !Object.values(state.nodes).some((n) => n.status === 'Active');
 }

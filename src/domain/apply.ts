@@ -97,7 +97,13 @@ function versioned(state: ClusterState, event: DomainEvent): ClusterState {
 function nodeJoined(state: ClusterState, e: NodeJoined): ClusterState {
   fenced(state, e);
   const known = state.nodes[e.nodeId];
-  if (known !== undefined && (known.status === 'Active' || known.status === 'Draining')) {
+  // The one re-admission of a member still on record: the leader's own newer process (see joinCluster).
+  const leaderRestarted =
+    known !== undefined &&
+    state.leader?.nodeId === e.nodeId &&
+    e.origin === e.nodeId &&
+    e.incarnation > known.incarnation;
+  if (known !== undefined && (known.status === 'Active' || known.status === 'Draining') && !leaderRestarted) {
     fail(
       state,
       e,

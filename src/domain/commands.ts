@@ -195,6 +195,10 @@ export function joinCluster(state: ClusterState, cmd: JoinClusterCommand, s: Eve
     );
   }
   if (known.status === 'Failed' || known.status === 'Left') return accept(joined());
+  // The leader itself is a newer process of a member still on record (the whole cluster restarted
+  // within the failure timeout): it re-admits itself and serves its shards anew. Failing its old
+  // incarnation first would leave the cluster, for one event, with a leader that is not Active.
+  if (cmd.nodeId === leader.nodeId) return accept(joined());
   // Restarted while still a member: fail the old incarnation so its shards are recovered, then admit.
   const failed = stamp<NodeFailed>(
     {

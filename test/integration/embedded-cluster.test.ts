@@ -166,4 +166,16 @@ describe('an embedded cluster under a simulated clock', () => {
     );
     sim.assertInvariants();
   });
+
+  it('elects a leader again when every node restarts within the failure timeout', async () => {
+    sim = new SimCluster();
+    await sim.startAll(['n1', 'n2', 'n3']);
+    await sim.until(() => sim.converged() && sim.loads().size === 3, 10_000);
+    for (const id of ['n1', 'n2', 'n3']) await sim.crash(id);
+    await sim.clock.advance(100);
+    // New processes, same ids, while the store still records the old incarnations as Active.
+    await sim.startAll(['n1', 'n2', 'n3']);
+    await sim.until(() => sim.converged() && sim.loads().size === 3, 20_000);
+    sim.assertInvariants();
+  });
 });

@@ -64,9 +64,12 @@ export class SimCluster {
   async startAll(ids: readonly NodeId[]): Promise<void> {
     const all = ids.map((id) => this.add(id).started);
     let done = false;
-    Promise.all(all).then(() => {
-      done = true;
-    });
+    Promise.all(all).then(
+      () => {
+        done = true;
+      },
+      () => {},
+    );
     await this.clock.advanceUntil(() => done, 30_000);
   }
 

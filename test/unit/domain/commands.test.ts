@@ -106,6 +106,17 @@ describe('joinCluster', () => {
     expect(rej.message).toContain('n2');
   });
 
+  it("re-admits the leader's own newer process in place, keeping its shards and its leadership", () => {
+    const s = bootstrapped();
+    const owned = s.shardMap.owners.filter((o) => o === 'n1').length;
+    const events = accepted(joinCluster(s, { nodeId: 'n1', incarnation: 9 }, leader));
+    expect(events.map((e) => e.type)).toEqual(['NodeJoined']);
+    const next = applyAll(s, events);
+    expect(next.nodes.n1).toMatchObject({ status: 'Active', incarnation: 9 });
+    expect(next.leader?.nodeId).toBe('n1');
+    expect(next.shardMap.owners.filter((o) => o === 'n1')).toHaveLength(owned);
+  });
+
   it('readmits a Failed or Left node with a higher incarnation', () => {
     let s = bootstrapped();
     s = run(s, markNodeFailed(s, { nodeId: 'n3', lastSeen: 1 }, leader));
