@@ -270,29 +270,48 @@ class SupervisedWatch {
     }
   }
 
+  /** Current values held back for sorting; null once delivered. */
+  private held: KvWatchEntry[] | null = null;
+
+  /** Delivers the held current values in revision order and ends buffering. */
+  private flushHeld(): void {
+    const held = this.held;
+    if (held === null) return;
+    this.held = null;
+    this.buffering = false;
+    held.sort((p, q) => p.revision - q.revision);
+    for (const h of held) this.deliver(h);
+    this.snapshotDone();
+  }
+
   private async pump(it: WatchIterator, fresh: boolean): Promise<void> {
-    // The server sends the current values (last per key) in no particular revision order: hold
-    // them until the consumer has caught up (nothing pending), then deliver them sorted.
-    let snapshot: KvWatchEntry[] | null = fresh ? [] : null;
+    // The server sends the current values (last per key) in no particular revision order: hold them
+    // until the last of them (the client marks it `isUpdate`, as it does every later change; on 2.9
+    // `delta` need not reach 0), then deliver them sorted. Values that expire before they are sent
+    // never arrive, so a timer ends the wait too.
+    this.held = fresh ? [] : null;
     this.buffering = fresh;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    if (fresh) {
+      timer = setTimeout(() => {
+        if (it === this.iter) this.flushHeld();
+      }, SNAPSHOT_WAIT_MS);
+      timer.unref?.();
+    }
     try {
       for await (const e of it) {
         if (this.stopped || it !== this.iter) return;
-        if (snapshot === null) {
+        if (this.held === null) {
           this.deliver(e);
           continue;
         }
-        snapshot.push(e);
-        if (e.delta === 0) {
-          const held = snapshot.sort((p, q) => p.revision - q.revision);
-          snapshot = null;
-          this.buffering = false;
-          for (const h of held) this.deliver(h);
-          this.snapshotDone();
-        }
+        this.held.push(e);
+        if (e.delta === 0 || e.isUpdate) this.flushHeld();
       }
     } catch (err) {
       this.ctx.logger.debug({ bucket: this.bucket, key: this.key, err }, 'kv watch consumer failed');
+    } finally {
+      clearTimeout(timer);
     }
     if (!this.stopped && it === this.iter) this.restart('consumer ended');
   }
