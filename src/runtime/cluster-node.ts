@@ -84,8 +84,8 @@ type Handler<T extends DomainEventType | '*'> = (
 ) => void;
 
 let sharedTransport: Transport | null = null;
-/** The last incarnation handed out in this process. */
-let lastIncarnation = 0;
+/** The last incarnation handed out in this process, per transport (so separate runs stay independent). */
+const lastIncarnation = new WeakMap<Transport, number>();
 /** The in-memory transport shared by nodes created without one. */
 function defaultTransport(): Transport {
   sharedTransport ??= memoryTransport();
@@ -205,6 +205,7 @@ export class ClusterNode {
     this.#unsubs.push(conn.onStatus((s) => this.#onConnectionStatus(s)));
     this.#unsubs.push(await conn.bus.subscribe(this.#names.heartbeats, (m) => this.#onHeartbeat(m)));
     this.#unsubs.push(await conn.bus.subscribe(this.#names.events, (m) => this.#onBusEvent(m)));
+    this.#unsubs.push(await conn.bus.subscribe(this.#names.renewals, (m) => this.#onBusEvent(m)));
     this.#unsubs.push(
       await conn.bus.subscribe(this.#names.handoff(this.nodeId), (m) => void this.#onHandoff(m)),
     );
@@ -489,10 +490,10 @@ export class ClusterNode {
         sendHeartbeat: (_, hb: Heartbeat) => this.#publish(this.#names.heartbeats, hb),
       },
     });
-    // The start time, made unique within this process: a node stopped and started again in the same
+    // The start time, made unique per transport in this process: a node stopped and started again in the same
     // millisecond must still come back as a newer incarnation, or the leader would never admit it.
-    const incarnation = Math.max(this.#clock.now(), lastIncarnation + 1);
-    lastIncarnation = incarnation;
+    const incarnation = Math.max(this.#clock.now(), (lastIncarnation.get(this.#transport) ?? 0) + 1);
+    lastIncarnation.set(this.#transport, incarnation);
     if (o.inspection) {
       this.#inspector = createInspector(
         this.nodeId,
@@ -924,6 +925,12 @@ export class ClusterNode {
 
   /** Appends to the audit log in order; a failed append is retried, never assumed delivered. */
   #append(e: DomainEvent): void {
+    if (e.type === 'LeadershipRenewed') {
+      // Live only: a renewal every renew interval is noise in an audit trail, and a lost one is
+      // superseded by the next.
+      this.#publish(this.#names.renewals, e);
+      return;
+    }
     const audit = this.#audit;
     if (!audit) return;
     const subject = this.#names.event(e.type);

@@ -175,6 +175,8 @@ export function names(cluster: string) {
   return {
     heartbeats: `aether.${cluster}.hb`,
     events: `aether.${cluster}.events.>`,
+    /** Lease renewals: live only, outside the audit stream (one every renew interval would swamp it). */
+    renewals: `aether.${cluster}.renewals.LeadershipRenewed`,
     event: (type: string) => `aether.${cluster}.events.${type}`,
     leader: `aether.${cluster}.leader`,
     handoff: (nodeId: string) => `aether.${cluster}.handoff.${nodeId}`,
