@@ -203,6 +203,8 @@ class InvariantChecker implements Checker {
   readonly #orphanedAt = new Map<ShardId, number>();
   /** Last release of each shard: by whom, when. */
   readonly #released = new Map<ShardId, { nodeId: NodeId; at: number }>();
+  /** Releases undone by the old owner serving the shard again (its `onAcquire` ran). */
+  readonly #undone = new Map<ShardId, { nodeId: NodeId; releasedAt: number; at: number }>();
   /** When each shard last reached its owner (commit time). */
   readonly #acquiredAt = new Map<ShardId, number>();
 
@@ -265,8 +267,12 @@ class InvariantChecker implements Checker {
         break;
       case 'acquire':
         // Serving a shard again ends its release (an abandoned hand-off was undone).
-        for (const s of entry.shards)
-          if (this.#released.get(s)?.nodeId === entry.nodeId) this.#released.delete(s);
+        for (const s of entry.shards) {
+          const r = this.#released.get(s);
+          if (r?.nodeId !== entry.nodeId) continue;
+          this.#released.delete(s);
+          this.#undone.set(s, { nodeId: entry.nodeId, releasedAt: r.at, at: entry.at });
+        }
         break;
       case 'handoff':
         this.#onHandoff(entry);
@@ -450,15 +456,19 @@ class InvariantChecker implements Checker {
     const r = this.#released.get(shard);
     const since = this.#acquiredAt.get(shard) ?? Number.NEGATIVE_INFINITY;
     if (!r || r.nodeId !== from || r.at > at || r.at < since) {
+      const u = this.#undone.get(shard);
+      const undone = u && u.nodeId === from && u.at <= at && u.releasedAt >= since ? u : null;
       this.#report(
         'release-before-acquire',
         at,
-        `shard ${shard} reached ${to} before ${from} released it (last release: ${
-          r ? `by ${r.nodeId} at ${r.at}` : 'none'
-        })`,
+        undone
+          ? `shard ${shard} reached ${to} while ${from} served it: ${from} released it at ${undone.releasedAt} but took it back at ${undone.at}`
+          : `shard ${shard} reached ${to} before ${from} released it (last release: ${
+              r ? `by ${r.nodeId} at ${r.at}` : 'none'
+            })`,
         [
           ...evidence(),
-          { lastRelease: r ?? null, acquiredByOldOwnerAt: Number.isFinite(since) ? since : null },
+          { lastRelease: r ?? null, undone, acquiredByOldOwnerAt: Number.isFinite(since) ? since : null },
         ],
         `${shard}-${from}-${to}-${Number.isFinite(since) ? since : 0}`,
       );

@@ -231,6 +231,27 @@ describe('the invariant checker', () => {
     ]);
   });
 
+  it('catches an old owner that took a released shard back before the move was committed', () => {
+    const plan: ActiveRebalance = {
+      rebalanceId: 'r1',
+      reason: 'node-joined',
+      epoch: 2,
+      term: 1,
+      startedAt: 0,
+      moved: 0,
+      remaining: [{ shardId: 0, from: 'a', to: 'b', reason: 'balance' }],
+    };
+    const h: HistoryEntry[] = [
+      commit(0, 1, { ...base, version: 1, epoch: 2, balancedEpoch: 1, rebalance: plan }),
+      { kind: 'release', at: 3, nodeId: 'a', shards: [0] },
+      { kind: 'acquire', at: 4, nodeId: 'a', shards: [0] },
+      commit(5, 2, { ...base, owners: ['b', ...AB.slice(1)], version: 2, epoch: 2 }),
+    ];
+    const v = checkHistory(h, config);
+    expect(v.map((x) => x.invariant)).toEqual(['release-before-acquire']);
+    expect(v[0]!.message).toMatch(/a released it at 3 but took it back at 4/);
+  });
+
   it('catches a write and a hand-off of a deposed term after a newer term wrote', () => {
     const h: HistoryEntry[] = [
       commit(0, 1, { ...base, version: 1, term: 3 }),
