@@ -40,7 +40,8 @@ export async function loadScenario(file: string): Promise<Scenario> {
         `${file} is TypeScript: install tsx (a development dependency) or compile the scenario to .js`,
       );
     }
-    mod = (await import(url)) as { default?: unknown };
+    // A fresh URL: the loader remembers the failed attempt of the plain one.
+    mod = (await import(`${url}?tsx`)) as { default?: unknown };
   }
   if (typeof mod.default !== 'function') {
     throw new InvalidValueError(`${file} must export a default async function (h: Harness) => void`);
