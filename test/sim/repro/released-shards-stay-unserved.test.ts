@@ -10,3 +10,11 @@ it('moves or restores shards whose hand-off was abandoned (seed 258)', async () 
   const r = await runSimulation({ nodes: 5, seed: 258, durationMs: 120_000, faults: FAULT_KINDS });
   expect(r.violations.filter((v) => v.invariant === 'released-shards-move')).toEqual([]);
 }, 60_000);
+
+// Still so when the abandoned hand-off is the last thing that happens: n1 releases shards at
+// 1117871 for a round that is never committed, and with no later topology change nothing makes it
+// look at its released shards again. Replay: aether simulate --nodes 5 --seed 82 --duration 2m --faults crash,pause,isolate,delay,drop,churn
+it.fails('moves or restores shards whose hand-off was abandoned with no later commit (seed 82)', async () => {
+  const r = await runSimulation({ nodes: 5, seed: 82, durationMs: 120_000, faults: FAULT_KINDS });
+  expect(r.violations.filter((v) => v.invariant === 'released-shards-move')).toEqual([]);
+}, 60_000);
