@@ -125,8 +125,11 @@ export class ClusterNode {
   readonly #seenOrder: string[] = [];
   readonly #pendingCommands = new Map<string, (reply: CommandReply) => void>();
   #requestSeq = 0;
-  /** Shards this node still owns in the map but has released to a new owner. */
-  readonly #released = new Set<ShardId>();
+  /**
+   * Shards this node still owns in the map but has released for a hand-off, with the shard-map
+   * version that holds the plan behind the request.
+   */
+  readonly #released = new Map<ShardId, number>();
   #owned = new Set<ShardId>();
   #trackedCluster: ClusterState | null = null;
   #publishChain: Promise<void> = Promise.resolve();
@@ -619,33 +622,45 @@ export class ClusterNode {
   /** Computes which shards arrived and left; released shards are forgotten once they moved. */
   #trackOwnership(cluster: ClusterState): void {
     // The state is immutable: the same object means nothing changed (most snapshots are heartbeats).
-    if (cluster === this.#trackedCluster) return;
-    this.#trackedCluster = cluster;
-    const now = new Set<ShardId>();
-    cluster.shardMap.owners.forEach((o, s) => {
-      if (o === this.nodeId) now.add(s);
-    });
-    const arrived = [...now].filter((s) => !this.#owned.has(s));
-    // A released shard is forgotten once it moved; one that is still ours and no longer in the plan
-    // (its hand-off was abandoned: leader change, re-plan) is served again.
+    if (cluster !== this.#trackedCluster) {
+      this.#trackedCluster = cluster;
+      const now = new Set<ShardId>();
+      cluster.shardMap.owners.forEach((o, s) => {
+        if (o === this.nodeId) now.add(s);
+      });
+      const arrived = [...now].filter((s) => !this.#owned.has(s));
+      this.#owned = now;
+      this.#acquired(arrived);
+    }
+    this.#restoreAbandoned(cluster);
+  }
+
+  /**
+   * A released shard is forgotten once it moved. One that is still ours, in a view at least as new
+   * as the request's plan, and no longer planned to move (its hand-off was abandoned: leader change,
+   * re-plan) is served again. A view older than the plan proves nothing, so it waits.
+   */
+  #restoreAbandoned(cluster: ClusterState): void {
+    if (this.#released.size === 0) return;
     const planned = new Set(
       (cluster.rebalance?.remaining ?? []).filter((m) => m.from === this.nodeId).map((m) => m.shardId),
     );
     const restored: ShardId[] = [];
-    for (const s of this.#released) {
-      if (!now.has(s)) this.#released.delete(s);
-      else if (!planned.has(s)) {
+    for (const [s, version] of this.#released) {
+      if (!this.#owned.has(s)) this.#released.delete(s);
+      else if (cluster.shardMap.version >= version && !planned.has(s)) {
         this.#released.delete(s);
         restored.push(s);
       }
     }
-    this.#owned = now;
-    const acquired = [...arrived, ...restored];
-    if (acquired.length > 0 && this.#o.onAcquire) {
-      Promise.resolve(this.#o.onAcquire(acquired)).catch((err: unknown) =>
-        this.#log.error({ err }, 'onAcquire failed'),
-      );
-    }
+    this.#acquired(restored);
+  }
+
+  #acquired(shards: readonly ShardId[]): void {
+    if (shards.length === 0 || !this.#o.onAcquire) return;
+    Promise.resolve(this.#o.onAcquire(shards)).catch((err: unknown) =>
+      this.#log.error({ err }, 'onAcquire failed'),
+    );
   }
 
   // ---- internals: adapters -> machines ---------------------------------------------------------------
@@ -701,23 +716,36 @@ export class ClusterNode {
       m.respond?.(encode({ released: [], refused: 'malformed request' }));
       return;
     }
-    const ctx = this.#ctxOrNull();
-    if (!ctx || d.value.term < ctx.highestTerm) {
+    const req = d.value;
+    const refuse = (why: string) => {
       this.counters.staleHandoffs++;
-      this.#log.warn(
-        { term: d.value.term, highestTerm: ctx?.highestTerm },
-        'refused a hand-off from a deposed leader',
-      );
-      m.respond?.(
-        encode({ released: [], refused: `term ${d.value.term} is older than ${ctx?.highestTerm}` }),
-      );
+      this.#log.warn({ term: req.term, leader: req.leader, why }, 'refused a hand-off');
+      m.respond?.(encode({ released: [], refused: why }));
+    };
+    const ctx = this.#ctxOrNull();
+    if (!ctx || req.term < ctx.highestTerm) {
+      refuse(`term ${req.term} is older than ${ctx?.highestTerm}`);
       return;
     }
-    const released = await this.#release(d.value.shards);
+    // Fenced by the store, not by this node's view, which may lag: only the holder of the current
+    // lease may take shards away.
+    try {
+      const { lease } = await this.#lease!.read();
+      if (lease === null || lease.term !== req.term || lease.holder !== req.leader) {
+        refuse(
+          `${req.leader} does not hold the lease of term ${req.term} (${lease ? `${lease.holder} holds term ${lease.term}` : 'no lease'})`,
+        );
+        return;
+      }
+    } catch (err) {
+      refuse(`the lease could not be read: ${(err as Error).message}`);
+      return;
+    }
+    const released = await this.#release(req.shards, req.version);
     m.respond?.(encode({ released }));
   }
 
-  async #release(shards: readonly ShardId[]): Promise<ShardId[]> {
+  async #release(shards: readonly ShardId[], version: number): Promise<ShardId[]> {
     const mine = shards.filter((s) => this.#owned.has(s) || this.#released.has(s));
     const fresh = mine.filter((s) => !this.#released.has(s));
     if (fresh.length > 0 && this.#o.onRelease) {
@@ -733,12 +761,13 @@ export class ClusterNode {
         return mine.filter((s) => this.#released.has(s));
       }
     }
-    for (const s of fresh) this.#released.add(s);
+    for (const s of mine) this.#released.set(s, Math.max(version, this.#released.get(s) ?? 0));
     return mine;
   }
 
   /** The leader's side of a round: ask each old owner to release its shards, in parallel. */
   async #handOff(input: HandOffInput): Promise<{ released: ShardId[]; at: number }> {
+    const version = this.#ctxOrNull()?.cluster.shardMap.version ?? 0;
     const byOwner = new Map<NodeId, ShardId[]>();
     for (const m of input.moves) {
       if (m.from === null) continue;
@@ -748,11 +777,11 @@ export class ClusterNode {
     }
     const results = await Promise.all(
       [...byOwner].map(async ([from, shards]) => {
-        if (from === this.nodeId) return this.#release(shards);
+        if (from === this.nodeId) return this.#release(shards, version);
         try {
           const reply = await this.#conn!.bus.request(
             this.#names.handoff(from),
-            encode({ term: input.term, leader: this.nodeId, shards }),
+            encode({ term: input.term, leader: this.nodeId, shards, version }),
             { timeoutMs: this.#o.timing.handoffTimeoutMs },
           );
           const r = decodeHandoffReply(reply);

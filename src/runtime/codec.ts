@@ -212,12 +212,15 @@ const handoffS = z.strictObject({
   term: z.number().int().positive(),
   leader: nodeIdS,
   shards: z.array(nat).max(65536),
+  version: nat,
 });
 
 export interface HandoffRequest {
   readonly term: Term;
   readonly leader: string;
   readonly shards: readonly ShardId[];
+  /** Shard-map version the leader held when it asked: the plan behind the request is in it. */
+  readonly version: number;
 }
 
 export const decodeHandoff = (data: Uint8Array): Decoded<HandoffRequest> => parseWith(handoffS, data);

@@ -210,10 +210,22 @@ describe.skipIf(!natsServerAvailable())('nodes over NATS facing bad input and a 
         (
           await nc.request(
             n.handoff(victim.nodeId),
-            enc({ term: term - 1, leader: 'n0', shards: victimShards }),
+            enc({ term: term - 1, leader: 'n0', shards: victimShards, version: 0 }),
             {
               timeout: 2_000,
             },
+          )
+        ).data,
+      ),
+    ) as { released: number[]; refused?: string };
+    // A forged hand-off in the current term from a node that does not hold the lease.
+    const forged = JSON.parse(
+      new TextDecoder().decode(
+        (
+          await nc.request(
+            n.handoff(victim.nodeId),
+            enc({ term, leader: 'n0', shards: victimShards, version: 0 }),
+            { timeout: 2_000 },
           )
         ).data,
       ),
@@ -232,6 +244,8 @@ describe.skipIf(!natsServerAvailable())('nodes over NATS facing bad input and a 
     ]);
     expect(stale.released).toEqual([]);
     expect(stale.refused).toMatch(/older/);
+    expect(forged.released).toEqual([]);
+    expect(forged.refused).toMatch(/does not hold the lease/);
 
     await waitUntil(
       () => nodes.every((x) => x.counters.malformed.event >= 4 && x.counters.malformed.heartbeat >= 3),
@@ -245,7 +259,7 @@ describe.skipIf(!natsServerAvailable())('nodes over NATS facing bad input and a 
     }
     expect(leader.counters.malformed.command).toBe(3);
     expect(victim.counters.malformed.handoff).toBe(3);
-    expect(victim.counters.staleHandoffs).toBe(1);
+    expect(victim.counters.staleHandoffs).toBe(2);
     // Logged, with the node that dropped them.
     expect(logged.filter((l) => l.msg === 'dropped a malformed message').length).toBeGreaterThanOrEqual(
       3 * 4 + 3 * 3 + 3 + 3,

@@ -9,6 +9,7 @@ import { FAULT_KINDS, runSimulation } from '../../../src/sim/simulator.js';
 // stale state would not be stopped by the store. The leader apparently adopts the newer topology from
 // the watch (its CAS revision moves to 34) while still in its leader role, then commits on top of it.
 // Replay: aether simulate --nodes 5 --seed 181 --duration 2m --faults crash,pause,isolate,delay,drop,churn
+// Fixed: a leader that sees a newer term's topology steps down, and never commits over a newer term.
 it('accepts no topology write of a deposed term (seed 181)', async () => {
   const r = await runSimulation({ nodes: 5, seed: 181, durationMs: 120_000, faults: FAULT_KINDS });
   expect(r.violations.filter((v) => v.invariant === 'stale-term-fenced')).toEqual([]);

@@ -4,6 +4,7 @@ import { SimHarness } from '../../../src/sim/sim-harness.js';
 // `node.drain()` on the leader sends drainNode for itself, which the domain rejects with
 // NODE_IS_LEADER ("it must resign before draining"); unlike `stop()`, `drain()` does not resign first.
 // Reproduce: `aether chaos` with a scenario calling `h.drain(h.leader())`, any seed.
+// Fixed: drain() on the leader resigns first.
 it('drains the leader like any other node: it hands leadership on first', async () => {
   const h = await SimHarness.create({ seed: 1, shardCount: 64 });
   try {
