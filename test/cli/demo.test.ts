@@ -41,3 +41,15 @@ describe('aether demo', () => {
     expect((err as { stderr: string }).stderr).toMatch(/--nodes/);
   }, 60_000);
 });
+
+describe('examples/embedded.ts', () => {
+  it('runs to completion and shows the key moving off the drained node', async () => {
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', 'examples/embedded.ts'], {
+      cwd: root,
+      timeout: 60_000,
+    });
+    expect(stdout).toMatch(/leader: \w+ \(term \d+\)/);
+    expect(stdout).toMatch(/user-42 → shard \d+ → owned by \w+/);
+    expect(stdout).toMatch(/event: NodeLeft/);
+  }, 90_000);
+});
