@@ -157,6 +157,9 @@ interface LastCommit {
   readonly state: ClusterState;
 }
 
+/** Topology commits at one instant of time that mean the cluster loops without time passing. */
+export const LIVELOCK_COMMITS = 500;
+
 /** Creates an online checker. */
 export function createChecker(config: CheckerConfig): Checker {
   return new InvariantChecker(config);
@@ -189,6 +192,8 @@ class InvariantChecker implements Checker {
   #membershipSinceTrigger = false;
 
   // commits (the store's truth)
+  #instant = Number.NaN;
+  #commitsAtInstant = 0;
   #commit: LastCommit | null = null;
   #commits = 0;
   readonly #versionTerm = new Map<number, Term>();
@@ -517,6 +522,20 @@ class InvariantChecker implements Checker {
 
   #onCommit(c: Extract<HistoryEntry, { kind: 'commit' }>): void {
     this.#commits++;
+    // A cluster that keeps writing while no time passes is stuck in a loop (a livelock).
+    if (c.at === this.#instant) {
+      if (++this.#commitsAtInstant === LIVELOCK_COMMITS) {
+        this.#report(
+          'converges',
+          c.at,
+          `${LIVELOCK_COMMITS} topology commits at t=${c.at} without time passing: a livelock (last by ${c.writer}, term ${c.term})`,
+          [compactCommit(c)],
+        );
+      }
+    } else {
+      this.#instant = c.at;
+      this.#commitsAtInstant = 1;
+    }
     const prev = this.#commit;
     const s = c.state;
     const at = c.at;

@@ -8,6 +8,7 @@ export {
   createChecker,
   defaultConvergenceBoundMs,
   defaultRecoveryWindowMs,
+  LIVELOCK_COMMITS,
   type Violation,
 } from './checker.js';
 export { type HistoryEntry, type ViewSnapshot, viewFromClusterView, viewFromState } from './history.js';

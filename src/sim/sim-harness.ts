@@ -7,7 +7,13 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { type MemoryTransport, memoryTransport } from '../adapters/memory/memory-transport.js';
-import { type Checker, type CheckerConfig, createChecker, type Violation } from '../checker/checker.js';
+import {
+  type Checker,
+  type CheckerConfig,
+  createChecker,
+  LIVELOCK_COMMITS,
+  type Violation,
+} from '../checker/checker.js';
 import type { HistoryEntry, ViewSnapshot } from '../checker/history.js';
 import { FAST_TIMING, resolveTiming, type TimingConfig } from '../config.js';
 import { InvalidValueError, InvariantViolationError, StoppedError, TimeoutError } from '../domain/errors.js';
@@ -108,6 +114,9 @@ export class SimHarness implements Harness {
   readonly #log: string[] = [];
   readonly #dropRng: Rng;
   #nextId = 1;
+  #livelockAt = Number.NaN;
+  #atInstant = 0;
+  #halted: string | null = null;
   #driving = false;
   #closed = false;
   #unwatch: (() => void)[] = [];
@@ -480,7 +489,9 @@ export class SimHarness implements Harness {
   // ---- internals: observation --------------------------------------------------------------------
 
   #feed(entry: HistoryEntry): void {
+    if (this.#halted !== null) return;
     this.checker.observe(entry);
+    if (entry.kind === 'commit') this.#watchLivelock(entry.at);
     this.history?.push(entry);
     this.#opts.onEntry?.(entry);
   }
@@ -612,8 +623,26 @@ export class SimHarness implements Harness {
   }
 
   /** Moves time in steps up to `target`, sampling views after each step. */
+  /**
+   * A runtime looping through zero-latency round trips never lets the simulated clock (or the event
+   * loop's macrotasks) run again; past {@link LIVELOCK_COMMITS} commits at one instant the cluster is
+   * halted — every connection closed — so the run can end and report it.
+   */
+  #watchLivelock(at: number): void {
+    if (at !== this.#livelockAt) {
+      this.#livelockAt = at;
+      this.#atInstant = 0;
+    }
+    if (++this.#atInstant < LIVELOCK_COMMITS) return;
+    this.#halted = `livelock: ${LIVELOCK_COMMITS} topology commits at t=${at} without time passing (seed ${this.seed})`;
+    this.log(this.#halted);
+    for (const p of this.#procs.values()) p.gate.discard();
+    void this.transport.close();
+  }
+
   async #advanceTo(target: number): Promise<void> {
     while (this.clock.now() < target) {
+      if (this.#halted !== null) throw new TimeoutError(this.#halted);
       const next = Math.min(target, (Math.floor(this.clock.now() / this.#step) + 1) * this.#step);
       await this.clock.advanceTo(next);
       this.#poll();

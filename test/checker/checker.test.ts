@@ -6,6 +6,7 @@ import {
   createChecker,
   defaultConvergenceBoundMs,
   defaultRecoveryWindowMs,
+  LIVELOCK_COMMITS,
 } from '../../src/checker/index.js';
 import { FAST_TIMING } from '../../src/config.js';
 import type { DomainEvent } from '../../src/domain/events.js';
@@ -284,6 +285,15 @@ describe('the invariant checker', () => {
     const v = checkHistory([...h, { kind: 'tick', at: 100 + BOUND + 1 }], config);
     expect(v.map((x) => x.invariant)).toEqual(['converges']);
     expect(v[0]!.message).toMatch(/2 running nodes act as leader \(a, b\)/);
+  });
+
+  it('catches a livelock: topology commits piling up while no time passes', () => {
+    const h: HistoryEntry[] = [];
+    for (let i = 0; i < LIVELOCK_COMMITS; i++) h.push(commit(7, i + 1, { ...base, version: i + 1 }));
+    const v = checkHistory(h, config);
+    expect(v.map((x) => x.invariant)).toEqual(['converges']);
+    expect(v[0]!.message).toMatch(/commits at t=7 without time passing/);
+    expect(invariants(h.slice(0, LIVELOCK_COMMITS - 1))).toEqual([]);
   });
 
   it('catches a shard its owner released that never moves on', () => {
