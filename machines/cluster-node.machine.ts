@@ -385,7 +385,11 @@ export const clusterNodeMachine = setup({
       });
       // Shard coverage: a topology left unbalanced or with orphans by the previous leader is repaired now.
       // Addressed by child id: the child spawned just above is not in the system yet.
-      if (context.cluster.rebalance === null && topologyChanged(context.cluster)) {
+      // A persisted plan made for an older topology (members failed or left since) is finished after
+      // its current round and planned anew, as a change arriving mid-rebalance would be.
+      const rebalance = context.cluster.rebalance;
+      const stale = rebalance !== null && rebalance.epoch < context.cluster.epoch;
+      if ((rebalance === null && topologyChanged(context.cluster)) || stale) {
         enqueue.sendTo(REBALANCER_SYSTEM_ID, {
           type: 'TOPOLOGY_CHANGED',
           at: context.now,

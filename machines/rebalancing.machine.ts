@@ -91,6 +91,11 @@ export const rebalancingMachine = setup({
     }),
   },
   guards: {
+    /** Moves remain and this commit completed at least one: the next round may start at once. */
+    progressed: (_, p: { rebalance: ActiveRebalance | null; events: readonly DomainEvent[] }) =>
+      p.rebalance !== null &&
+      p.rebalance.remaining.length > 0 &&
+      p.events.some((e) => e.type === 'ShardMigrated'),
     hasRemaining: (_, p: { rebalance: ActiveRebalance | null }) =>
       p.rebalance !== null && p.rebalance.remaining.length > 0,
     isQueued: ({ context }) => context.queued !== null,
@@ -239,9 +244,19 @@ export const rebalancingMachine = setup({
           on: {
             COMMITTED: [
               {
-                guard: { type: 'hasRemaining', params: ({ event }) => event },
+                guard: { type: 'progressed', params: ({ event }) => event },
                 target: 'handingOff',
                 reenter: true,
+                actions: [
+                  { type: 'tick', params: ({ event }) => event },
+                  { type: 'adoptRebalance', params: ({ event }) => event },
+                  { type: 'emitAll', params: ({ event }) => event },
+                ],
+              },
+              // No move of the round could be committed: pace the retry instead of spinning.
+              {
+                guard: { type: 'hasRemaining', params: ({ event }) => event },
+                target: 'pausing',
                 actions: [
                   { type: 'tick', params: ({ event }) => event },
                   { type: 'adoptRebalance', params: ({ event }) => event },
