@@ -20,6 +20,7 @@
  * | Graceful shutdown    | root: COMMAND leaveCluster(graceful) from a stopping node ⇒ NodeLeft at once  |
  */
 import { assign, enqueueActions, fromPromise, setup } from 'xstate';
+import type { TimingConfig } from '../src/config.js';
 import { topologyChanged } from '../src/domain/apply.js';
 import type { DomainEvent, EventStamp } from '../src/domain/events.js';
 import { type ClusterState, initialClusterState } from '../src/domain/state.js';
@@ -47,15 +48,17 @@ import {
 } from './rebalancing.machine.js';
 import { LEADERSHIP_SYSTEM_ID, lifecycleSystemId, REBALANCER_SYSTEM_ID } from './system-ids.js';
 
-export interface ClusterNodeTiming {
-  readonly leaseTtlMs: number;
-  readonly renewIntervalMs: number;
-  readonly renewDeadlineMs: number;
-  readonly retryIntervalMs: number;
-  readonly heartbeatIntervalMs: number;
-  readonly failureTimeoutMs: number;
-  readonly handoffTimeoutMs: number;
-}
+/** The timings the root and its children use (validated by `resolveTiming`). */
+export type ClusterNodeTiming = Pick<
+  TimingConfig,
+  | 'leaseTtlMs'
+  | 'renewIntervalMs'
+  | 'renewDeadlineMs'
+  | 'retryIntervalMs'
+  | 'heartbeatIntervalMs'
+  | 'failureTimeoutMs'
+  | 'handoffTimeoutMs'
+>;
 
 export interface ClusterNodeInput {
   readonly nodeId: NodeId;

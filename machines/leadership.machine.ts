@@ -110,6 +110,17 @@ export type LeadershipEmitted = LeaderElected | LeadershipRenewed | LeadershipLo
 
 const later = (a: number, b: number) => Math.max(a, b);
 
+/** Fields every leadership event carries: id, origin, the held term, the map version and the time. */
+function eventBase(context: LeadershipContext) {
+  return {
+    id: `${context.idPrefix}-${context.seq}`,
+    origin: context.nodeId,
+    term: context.held?.term ?? 0,
+    version: context.version,
+    at: context.now,
+  };
+}
+
 export const leadershipMachine = setup({
   types: {
     context: {} as LeadershipContext,
@@ -208,11 +219,7 @@ export const leadershipMachine = setup({
         context.observed && context.observed.holder !== context.nodeId ? context.observed : null;
       return {
         type: 'LeaderElected',
-        id: `${context.idPrefix}-${context.seq}`,
-        origin: context.nodeId,
-        term: context.held?.term ?? 0,
-        version: context.version,
-        at: context.now,
+        ...eventBase(context),
         nodeId: context.nodeId,
         previous: previous ? { nodeId: previous.holder, term: previous.term } : null,
       };
@@ -220,11 +227,7 @@ export const leadershipMachine = setup({
     emitRenewed: emit(
       ({ context }): LeadershipRenewed => ({
         type: 'LeadershipRenewed',
-        id: `${context.idPrefix}-${context.seq}`,
-        origin: context.nodeId,
-        term: context.held?.term ?? 0,
-        version: context.version,
-        at: context.now,
+        ...eventBase(context),
         nodeId: context.nodeId,
         expiresAt: context.renewedFrom + context.timing.leaseTtlMs,
       }),
@@ -232,11 +235,7 @@ export const leadershipMachine = setup({
     emitLost: emit(
       ({ context }): LeadershipLost => ({
         type: 'LeadershipLost',
-        id: `${context.idPrefix}-${context.seq}`,
-        origin: context.nodeId,
-        term: context.held?.term ?? 0,
-        version: context.version,
-        at: context.now,
+        ...eventBase(context),
         nodeId: context.nodeId,
         reason: context.lostReason ?? 'lease-lost',
       }),

@@ -91,8 +91,8 @@ function flagWords(message: string): string {
   return message.replace(/timing\.(\w+)/g, (m, field: string) => FLAG_OF_FIELD[field] ?? m);
 }
 
-/** What a status line says; a line is printed whenever it changes. */
-interface StatusLine {
+/** What a status line says; a line is printed whenever it changes (with `--json`, plus `at`). */
+export interface StatusLine {
   readonly type: 'status';
   readonly node: string;
   readonly status: string;

@@ -158,8 +158,12 @@ export function stamp<E extends DomainEvent>(draft: EventDraft<E>, s: EventStamp
 
 // ---- Schemas: validate events that arrive from outside -------------------------------------------
 
-const nodeIdS = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);
-const nat = z.number().int().nonnegative();
+/** A node id on the wire. */
+export const nodeIdSchema = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);
+const nodeIdS = nodeIdSchema;
+/** A non-negative integer (terms, versions, incarnations, shard ids). */
+export const natSchema = z.number().int().nonnegative();
+const nat = natSchema;
 const shardS = z.number().int().nonnegative().max(65535);
 const base = {
   id: z.string().min(1).max(200),
@@ -168,7 +172,17 @@ const base = {
   version: nat,
   at: z.number().finite().nonnegative(),
 };
-const plannedMoveS = z.strictObject({
+/** Why a rebalance started, on the wire. */
+export const rebalanceReasonSchema = z.enum([
+  'bootstrap',
+  'node-joined',
+  'node-failed',
+  'node-left',
+  'node-draining',
+  'leader-changed',
+]);
+/** A planned shard move on the wire. */
+export const plannedMoveSchema = z.strictObject({
   shardId: shardS,
   from: nodeIdS.nullable(),
   to: nodeIdS,
@@ -222,16 +236,9 @@ export const domainEventSchema = z.discriminatedUnion('type', [
     type: z.literal('RebalancingTriggered'),
     ...base,
     rebalanceId: z.string().min(1).max(200),
-    reason: z.enum([
-      'bootstrap',
-      'node-joined',
-      'node-failed',
-      'node-left',
-      'node-draining',
-      'leader-changed',
-    ]),
+    reason: rebalanceReasonSchema,
     epoch: nat,
-    plan: z.array(plannedMoveS),
+    plan: z.array(plannedMoveSchema),
   }),
   z.strictObject({
     type: z.literal('ShardAssigned'),

@@ -5,7 +5,14 @@
 import { z } from 'zod';
 import type { Heartbeat, OperatorCommand } from '../../machines/cluster-node.machine.js';
 import type { LeaseRecord } from '../../machines/leadership.machine.js';
-import { type DomainEvent, parseDomainEvent } from '../domain/events.js';
+import {
+  type DomainEvent,
+  natSchema,
+  nodeIdSchema,
+  parseDomainEvent,
+  plannedMoveSchema,
+  rebalanceReasonSchema,
+} from '../domain/events.js';
 import type { ClusterState } from '../domain/state.js';
 import type { ShardId, Term } from '../domain/values.js';
 
@@ -41,8 +48,8 @@ function parseWith<T>(schema: z.ZodType<T>, data: Uint8Array, maxBytes?: number)
   return r.success ? { ok: true, value: r.data } : { ok: false, error: z.prettifyError(r.error) };
 }
 
-const nodeIdS = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);
-const nat = z.number().int().nonnegative();
+const nodeIdS = nodeIdSchema;
+const nat = natSchema;
 const statusS = z.enum(['Joining', 'Active', 'Draining', 'Failed', 'Left']);
 
 // ---- heartbeats ----------------------------------------------------------------------------------
@@ -84,21 +91,6 @@ export function decodeLease(data: Uint8Array, revision: number): Decoded<LeaseRe
 
 // ---- topology --------------------------------------------------------------------------------------
 
-const plannedMoveS = z.strictObject({
-  shardId: nat,
-  from: nodeIdS.nullable(),
-  to: nodeIdS,
-  reason: z.enum(['recovery', 'drain', 'balance']),
-});
-const rebalanceReasonS = z.enum([
-  'bootstrap',
-  'node-joined',
-  'node-failed',
-  'node-left',
-  'node-draining',
-  'leader-changed',
-]);
-
 const clusterStateS = z.strictObject({
   shardCount: z.number().int().min(1).max(65536),
   nodes: z.record(
@@ -123,11 +115,11 @@ const clusterStateS = z.strictObject({
   rebalance: z
     .strictObject({
       rebalanceId: z.string().min(1).max(200),
-      reason: rebalanceReasonS,
+      reason: rebalanceReasonSchema,
       epoch: nat,
       term: nat,
       startedAt: z.number().finite(),
-      remaining: z.array(plannedMoveS),
+      remaining: z.array(plannedMoveSchema),
       moved: nat,
     })
     .nullable(),

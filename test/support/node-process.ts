@@ -7,6 +7,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { natsTransport } from '../../src/adapters/nats/index.js';
+import type { StatusLine } from '../../src/cli/node.js';
 import { type DomainEvent, parseDomainEvent } from '../../src/domain/events.js';
 import { names } from '../../src/runtime/options.js';
 import { waitUntil } from './nats-server.js';
@@ -15,18 +16,7 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BIN = join(ROOT, 'src', 'cli', 'bin.ts');
 
 /** One status line of `aether node --json`. */
-export interface NodeStatusLine {
-  readonly type: 'status';
-  readonly node: string;
-  readonly status: string;
-  readonly leader: string | null;
-  readonly term: number | null;
-  readonly isLeader: boolean;
-  readonly shards: number;
-  readonly unowned: number;
-  readonly version: number;
-  readonly nodes: Record<string, string>;
-  readonly connection: string;
+export interface NodeStatusLine extends StatusLine {
   readonly at: string;
 }
 
