@@ -10,6 +10,7 @@ import type { NodeId } from '../domain/values.js';
 import type { Observation } from '../observe/observation.js';
 import { type Clock, systemClock } from '../ports/clock.js';
 import { type ClusterNode, createClusterNode } from '../runtime/cluster-node.js';
+import { PausableClock, PausableTransport, PauseGate } from '../sim/pause.js';
 
 export interface LocalClusterOptions {
   readonly cluster: string;
@@ -28,7 +29,10 @@ export interface HistoryEntry {
 }
 
 export class LocalCluster {
+  /** The shared transport; its fault hooks crash or isolate nodes. */
   readonly transport: MemoryTransport;
+  readonly #pausable: PausableTransport;
+  readonly #gates = new Map<NodeId, PauseGate>();
   readonly clock: Clock;
   readonly nodes = new Map<NodeId, ClusterNode>();
   readonly history: HistoryEntry[] = [];
@@ -41,6 +45,7 @@ export class LocalCluster {
     this.#o = o;
     this.clock = o.clock ?? systemClock;
     this.transport = memoryTransport({ clock: this.clock });
+    this.#pausable = new PausableTransport(this.transport, (id) => this.#gate(id));
   }
 
   /** A fresh node id: n1, n2, … */
@@ -51,11 +56,15 @@ export class LocalCluster {
 
   /** Starts a node; resolves when it is Active. */
   async add(nodeId: NodeId = this.nextId()): Promise<ClusterNode> {
+    // A fresh process: its own gate, so that a pause freezes its timers and holds its inbox.
+    const gate = new PauseGate(this.clock);
+    this.#gates.get(nodeId)?.discard();
+    this.#gates.set(nodeId, gate);
     const node = createClusterNode({
       nodeId,
       cluster: this.#o.cluster,
-      transport: this.transport,
-      clock: this.clock,
+      transport: this.#pausable,
+      clock: new PausableClock(this.clock, gate),
       timing: this.#o.timing,
       shardCount: this.#o.shardCount,
       inspection: this.#o.inspection ? { maxEventsPerSecond: 400 } : false,
@@ -102,12 +111,29 @@ export class LocalCluster {
     const node = this.nodes.get(nodeId);
     if (!node) throw new Error(`no node ${nodeId}`);
     this.transport.faults.crash(nodeId);
+    this.#gates.get(nodeId)?.discard();
     await node.crash();
   }
 
+  /** Freezes a node's process (a long GC, SIGSTOP): no timer fires, what reaches it waits. */
+  pause(nodeId: NodeId): void {
+    this.#gate(nodeId).pause();
+  }
+
+  /** Thaws a paused node: everything it missed runs in arrival order. */
+  resume(nodeId: NodeId): void {
+    this.#gate(nodeId).resume();
+  }
+
+  #gate(nodeId: NodeId): PauseGate {
+    const gate = this.#gates.get(nodeId);
+    if (!gate) throw new Error(`no node ${nodeId}`);
+    return gate;
+  }
+
   /**
-   * What the visualizer's buttons do: `add` a node, or `crash`, `drain`, `stop`, `pause` (cut it off
-   * from the transport) or `resume` one. Never throws: failures come back as `{ ok: false }`.
+   * What the visualizer's buttons do: `add` a node, or `crash`, `drain`, `stop`, `pause` (freeze its
+   * process) or `resume` one. Never throws: failures come back as `{ ok: false }`.
    */
   async control(action: string, nodeId?: string): Promise<{ ok: boolean; message: string }> {
     try {
@@ -128,11 +154,11 @@ export class LocalCluster {
           await node.stop();
           return { ok: true, message: `${node.nodeId} stopped` };
         case 'pause':
-          this.transport.faults.isolate(node.nodeId);
-          return { ok: true, message: `${node.nodeId} cut off from the cluster` };
+          this.pause(node.nodeId);
+          return { ok: true, message: `${node.nodeId} paused: its timers and inbox are frozen` };
         case 'resume':
-          this.transport.faults.heal(node.nodeId);
-          return { ok: true, message: `${node.nodeId} reconnected` };
+          this.resume(node.nodeId);
+          return { ok: true, message: `${node.nodeId} resumed` };
         default:
           return { ok: false, message: `unknown action ${action}` };
       }
