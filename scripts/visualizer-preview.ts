@@ -13,6 +13,7 @@ import type { NodeId, NodeInfo, NodeStatus } from '../src/domain/values.js';
 import type { ClusterView, HandoffView, Observation } from '../src/observe/observation.js';
 import { createInspector } from '../src/visualizer/inspection-bridge.js';
 import { startRelay } from '../src/visualizer/relay.js';
+import { CHROMIUM_FLAGS, CHROMIUM_PATH } from '../test/support/chromium.js';
 
 const args = process.argv.slice(2);
 const arg = (name: string): string | undefined => {
@@ -229,19 +230,7 @@ console.log(`visualizer preview at ${relay.url}`);
 const shot = arg('screenshot');
 if (shot) {
   const { chromium } = await import('playwright-core');
-  const browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: [...CHROMIUM_FLAGS] });
   const page = await browser.newPage({ viewport: { width: Number(arg('width') ?? 1600), height: 1000 } });
   page.on('console', (m) => console.log(`[page] ${m.type()}: ${m.text()}`));
   page.on('pageerror', (e) => console.log(`[page error] ${e.message}`));

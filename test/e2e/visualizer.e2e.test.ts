@@ -14,22 +14,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalCluster } from '../../src/cli/local-cluster.js';
 import { FAST_TIMING } from '../../src/config.js';
 import { type Relay, startRelay } from '../../src/visualizer/relay.js';
+import { CHROMIUM_FLAGS, CHROMIUM_PATH } from '../support/chromium.js';
 
-const CHROMIUM = process.env.AETHER_CHROMIUM ?? '/usr/bin/chromium';
+const CHROMIUM = CHROMIUM_PATH;
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const SCREENSHOT = path.join(ROOT, 'docs', 'visualizer.png');
 const NODES = 5;
 
-const LAUNCH_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
+const LAUNCH_ARGS = [...CHROMIUM_FLAGS];
 
 /** Runs `fn` in the page until it returns truthy; fails naming `what` after `timeoutMs`. */
 async function until<A>(
