@@ -24,7 +24,6 @@ import { LEADERSHIP_SYSTEM_ID, REBALANCER_SYSTEM_ID, ROOT_SYSTEM_ID } from '../.
 import { memoryTransport } from '../adapters/memory/memory-transport.js';
 import type { StoreWarning } from '../adapters/nats/store-checks.js';
 import {
-  ClusterError,
   CommandRejectedError,
   InvalidValueError,
   NotLeaderError,
@@ -1087,5 +1086,3 @@ export class ClusterNode {
     this.#log.info({ graceful }, 'node stopped');
   }
 }
-
-export { ClusterError };
