@@ -170,13 +170,14 @@ export class NatsKvBucket implements KvBucket {
     // Creating the consumer goes through the cluster's meta leader, which can be slow to answer
     // for a few seconds after a server (re)joins; a timed-out attempt leaves at most an ephemeral
     // consumer that the server removes on its own.
+    const giveUpAt = Date.now() + WATCH_START_BUDGET_MS;
     for (let attempt = 1; ; attempt++) {
       try {
         await w.start();
         break;
       } catch (err) {
         const mapped = mapNatsError(err, { op: 'watch', key });
-        if (attempt >= WATCH_START_ATTEMPTS || !(mapped.code === 'TIMEOUT' || mapped.code === 'TRANSPORT')) {
+        if (Date.now() >= giveUpAt || !(mapped.code === 'TIMEOUT' || mapped.code === 'TRANSPORT')) {
           w.stop();
           throw mapped;
         }
@@ -202,8 +203,12 @@ export class NatsKvBucket implements KvBucket {
 
 type WatchIterator = Awaited<ReturnType<KV['watch']>>;
 
-/** Attempts to create a watch's consumer before `watch` gives up. */
-const WATCH_START_ATTEMPTS = 3;
+/**
+ * How long `watch` keeps trying to create its consumer. Seen here: a three-server cluster's meta
+ * leader can leave consumer creation unanswered for 6 s and more after a server rejoined; a failover
+ * of the stream itself takes up to ~8 s.
+ */
+const WATCH_START_BUDGET_MS = 15_000;
 
 /** Longest a watch with `includeCurrent` waits for the current values before resolving. */
 const SNAPSHOT_WAIT_MS = 2_000;
