@@ -6,19 +6,12 @@
 import { describe, expect, it } from 'vitest';
 import { createActor, createMachine, type EventObject } from 'xstate';
 import { type ClusterNodeInput, clusterNodeMachine } from '../../machines/cluster-node.machine.js';
+import { FAST_TIMING } from '../../src/config.js';
 import { type ClusterState, initialClusterState } from '../../src/domain/state.js';
 import { allStateIds, Coverage, FakeActors, TaggedClock } from './harness.js';
 import { type AnyMachineSnapshot, coverModel, type ModelSpec, missingTransitions } from './model.js';
 
-const timing = {
-  leaseTtlMs: 2000,
-  renewIntervalMs: 500,
-  renewDeadlineMs: 1500,
-  retryIntervalMs: 250,
-  heartbeatIntervalMs: 500,
-  failureTimeoutMs: 2000,
-  handoffTimeoutMs: 1000,
-};
+const timing = FAST_TIMING;
 const input: ClusterNodeInput = {
   nodeId: 'n1',
   incarnation: 1,

@@ -19,19 +19,12 @@ import {
   type HandOffOutput,
   rebalancingMachine,
 } from '../../machines/rebalancing.machine.js';
+import { FAST_TIMING } from '../../src/config.js';
 import type { DomainEvent } from '../../src/domain/events.js';
 import type { ClusterState } from '../../src/domain/state.js';
 import { FakeActors, SimulatedClock, settle } from './harness.js';
 
-const timing = {
-  leaseTtlMs: 2000,
-  renewIntervalMs: 500,
-  renewDeadlineMs: 1500,
-  retryIntervalMs: 250,
-  heartbeatIntervalMs: 500,
-  failureTimeoutMs: 2000,
-  handoffTimeoutMs: 1000,
-};
+const timing = FAST_TIMING;
 
 function start(nodeId = 'n1') {
   const clock = new SimulatedClock(0);
