@@ -142,11 +142,18 @@ describe.skipIf(!natsServerAvailable())('nodes over NATS facing bad input and a 
     ];
     const nodes = [n1!, n2!, n3!];
     await waitUntil(() => sameView(nodes), { timeoutMs: 15_000, what: 'three nodes to converge' });
-    // Let the placement settle (no rebalance running), so the map must stay as it is.
+    // Let the placement settle (all three admitted and owning shards, no rebalance running), so the
+    // map must stay as it is.
     await waitUntil(
       () =>
         sameView(nodes) &&
-        nodes.every((x) => x.state().handoffs.length === 0 && x.clusterState()?.rebalance === null),
+        nodes.every(
+          (x) =>
+            x.status() === 'Active' &&
+            x.ownedShards().length > 0 &&
+            x.state().handoffs.length === 0 &&
+            x.clusterState()?.rebalance === null,
+        ),
       {
         timeoutMs: 15_000,
         what: 'rebalancing to finish',
