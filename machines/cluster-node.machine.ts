@@ -25,7 +25,8 @@ import { topologyChanged } from '../src/domain/apply.js';
 import type { DomainEvent, EventStamp } from '../src/domain/events.js';
 import { type ClusterState, initialClusterState } from '../src/domain/state.js';
 import type { NodeId, NodeStatus, Term } from '../src/domain/values.js';
-import { type LeadershipEvent, type LeaseRecord, leadershipMachine } from './leadership.machine.js';
+import type { Heartbeat, LeaseRecord, OperatorCommand } from '../src/protocol/messages.js';
+import { type LeadershipEvent, leadershipMachine } from './leadership.machine.js';
 import {
   type LifecycleProposal,
   type MembershipEvent,
@@ -101,22 +102,6 @@ export interface ClusterNodeContext {
   /** Consecutive failed commits of the current batch. */
   readonly failures: number;
 }
-
-/** A node's announcement, received by every node. */
-export interface Heartbeat {
-  readonly nodeId: NodeId;
-  readonly incarnation: number;
-  readonly weight: number;
-  readonly status: NodeStatus;
-  readonly version: number;
-  readonly load: number;
-}
-
-/** Commands an operator or a node sends to the leader. */
-export type OperatorCommand =
-  | { readonly type: 'drainNode'; readonly nodeId: NodeId }
-  | { readonly type: 'leaveCluster'; readonly nodeId: NodeId }
-  | { readonly type: 'markNodeFailed'; readonly nodeId: NodeId };
 
 export type ClusterNodeEvent =
   | { readonly type: 'LEASE_CHANGED'; readonly at: number; readonly lease: LeaseRecord | null }

@@ -19,13 +19,7 @@ import type {
   LeadershipRenewed,
 } from '../src/domain/events.js';
 import type { NodeId, Term } from '../src/domain/values.js';
-
-/** The lease as seen in the store. */
-export interface LeaseRecord {
-  readonly holder: NodeId;
-  readonly term: Term;
-  readonly revision: number;
-}
+import type { LeaseRecord } from '../src/protocol/messages.js';
 
 /** Outcome of a campaign: won, lost to a holder, or unknown (timeout — neither won nor lost). */
 export type AcquireOutput =

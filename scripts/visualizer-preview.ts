@@ -10,8 +10,8 @@
 import { assign, createActor, fromCallback, setup } from 'xstate';
 import type { DomainEvent } from '../src/domain/events.js';
 import type { NodeId, NodeInfo, NodeStatus } from '../src/domain/values.js';
+import { createInspector } from '../src/observe/inspection-bridge.js';
 import type { ClusterView, HandoffView, Observation } from '../src/observe/observation.js';
-import { createInspector } from '../src/visualizer/inspection-bridge.js';
 import { startRelay } from '../src/visualizer/relay.js';
 import { CHROMIUM_FLAGS, CHROMIUM_PATH } from '../test/support/chromium.js';
 

@@ -17,6 +17,7 @@ export {
 export { type NatsTransport, type NatsTransportOptions, natsTransport } from './adapters/nats/index.js';
 export { DEFAULT_TIMING, FAST_TIMING, resolveTiming, type TimingConfig } from './config.js';
 export * from './domain/index.js';
+export { createInspector, type Inspector, type InspectorOptions } from './observe/inspection-bridge.js';
 export type { ClusterView, HandoffView, InspectionEvent, Observation } from './observe/observation.js';
 export { BalancedPlacement, ConsistentHashPlacement, HashRing } from './placement/index.js';
 export type {
@@ -32,5 +33,4 @@ export { SimulatedClock } from './ports/simulated-clock.js';
 export type { Connection, ConnectionStatus, Transport } from './ports/transport.js';
 export { ClusterNode, createClusterNode, type NodeCounters } from './runtime/cluster-node.js';
 export type { ClusterNodeOptions } from './runtime/options.js';
-export { createInspector, type Inspector, type InspectorOptions } from './visualizer/inspection-bridge.js';
 export { type Relay, type RelayOptions, startRelay } from './visualizer/relay.js';

@@ -23,7 +23,7 @@ import {
 import { NATS_DEFAULTS } from '../adapters/nats/nats-transport.js';
 import { DOMAIN_EVENT_TYPES, type DomainEvent, parseDomainEvent } from '../domain/events.js';
 import { isNodeId } from '../domain/values.js';
-import { names } from '../runtime/options.js';
+import { names } from '../protocol/names.js';
 
 /** A wrong command line: the message names the flag; the command exits with code 2. */
 export class UsageError extends Error {

@@ -3,6 +3,7 @@
  * watches, heartbeats, commands, hand-off requests) into the root actor as events; the machines'
  * emitted domain events leave through the audit log and the node's one observation stream.
  */
+
 import type { Logger } from 'pino';
 import {
   type Actor,
@@ -15,8 +16,6 @@ import {
   type ClusterNodeEmitted,
   type ClusterNodeEvent,
   clusterNodeMachine,
-  type Heartbeat,
-  type OperatorCommand,
 } from '../../machines/cluster-node.machine.js';
 import { leadershipMachine } from '../../machines/leadership.machine.js';
 import { type HandOffInput, rebalancingMachine } from '../../machines/rebalancing.machine.js';
@@ -38,13 +37,13 @@ import {
 } from '../domain/events.js';
 import type { ClusterState } from '../domain/state.js';
 import { type NodeId, type NodeStatus, type ShardId, shardForKey, type Term } from '../domain/values.js';
+import { createInspector, type Inspector } from '../observe/inspection-bridge.js';
 import type { ClusterView, HandoffView, Observation } from '../observe/observation.js';
+import { publishObservations } from '../observe/wire.js';
 import type { AuditLog, BusMessage } from '../ports/bus.js';
 import type { Clock } from '../ports/clock.js';
 import type { Unsubscribe } from '../ports/kv.js';
 import type { Connection, ConnectionStatus, Transport } from '../ports/transport.js';
-import { createInspector, type Inspector } from '../visualizer/inspection-bridge.js';
-import { publishObservations } from '../visualizer/wire.js';
 import {
   type CommandReply,
   decodeCommand,
@@ -54,9 +53,11 @@ import {
   decodeHandoffReply,
   decodeHeartbeat,
   encode,
-} from './codec.js';
+} from '../protocol/codec.js';
+import type { Heartbeat, OperatorCommand } from '../protocol/messages.js';
+import { names } from '../protocol/names.js';
 import { KvLeaseStore } from './lease-store.js';
-import { type ClusterNodeOptions, names, type ResolvedOptions, resolveOptions } from './options.js';
+import { type ClusterNodeOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import { withTimeout } from './timeout.js';
 import { KvTopologyStore } from './topology-store.js';
 

@@ -3,17 +3,14 @@
  * renew by `update` at the held revision, release by `delete` at that revision. The revision of the
  * winning `create` is the term. Implements the leadership machine's actors over any transport.
  */
-import type {
-  AcquireOutput,
-  LeaseRecord,
-  ReadOutput,
-  RenewOutput,
-} from '../../machines/leadership.machine.js';
+
+import type { AcquireOutput, ReadOutput, RenewOutput } from '../../machines/leadership.machine.js';
 import { isCasConflict, isKeyExists } from '../domain/errors.js';
 import type { NodeId, Term } from '../domain/values.js';
 import type { Clock } from '../ports/clock.js';
 import type { KvBucket, Unsubscribe } from '../ports/kv.js';
-import { decodeLease, encodeLease } from './codec.js';
+import { decodeLease, encodeLease } from '../protocol/codec.js';
+import type { LeaseRecord } from '../protocol/messages.js';
 import { withTimeout } from './timeout.js';
 
 export const LEASE_KEY = 'leader';

@@ -8,10 +8,10 @@ import { STRATEGIES } from '../../machines/proposals.js';
 import { DEFAULT_TIMING, resolveTiming, type TimingConfig } from '../config.js';
 import { InvalidConfigError } from '../domain/errors.js';
 import { DEFAULT_SHARD_COUNT, isNodeId, type ShardId } from '../domain/values.js';
+import type { InspectorOptions } from '../observe/inspection-bridge.js';
 import type { Clock } from '../ports/clock.js';
 import { systemClock } from '../ports/clock.js';
 import type { Transport } from '../ports/transport.js';
-import type { InspectorOptions } from '../visualizer/inspection-bridge.js';
 
 export interface ClusterNodeOptions {
   /** This node's id: 1–64 characters of letters, digits, `_` or `-`; unique in the cluster. */
@@ -167,22 +167,5 @@ export function resolveOptions(o: ClusterNodeOptions): ResolvedOptions {
     inspection,
     onRelease: o.onRelease ?? null,
     onAcquire: o.onAcquire ?? null,
-  };
-}
-
-/** Subjects and store names of one cluster. */
-export function names(cluster: string) {
-  return {
-    heartbeats: `aether.${cluster}.hb`,
-    events: `aether.${cluster}.events.>`,
-    /** Lease renewals: live only, outside the audit stream (one every renew interval would swamp it). */
-    renewals: `aether.${cluster}.renewals.LeadershipRenewed`,
-    event: (type: string) => `aether.${cluster}.events.${type}`,
-    leader: `aether.${cluster}.leader`,
-    handoff: (nodeId: string) => `aether.${cluster}.handoff.${nodeId}`,
-    inspection: (nodeId: string) => `aether.${cluster}.inspect.${nodeId}`,
-    leaseBucket: `aether_${cluster}_lease`,
-    topologyBucket: `aether_${cluster}_topology`,
-    auditStream: `aether_${cluster}_events`,
   };
 }

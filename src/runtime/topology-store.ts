@@ -7,7 +7,7 @@ import type { ClusterState } from '../domain/state.js';
 import type { NodeId, Term } from '../domain/values.js';
 import type { Clock } from '../ports/clock.js';
 import type { KvBucket, Unsubscribe } from '../ports/kv.js';
-import { decodeTopology, encodeTopology } from './codec.js';
+import { decodeTopology, encodeTopology } from '../protocol/codec.js';
 import { withTimeout } from './timeout.js';
 
 export const TOPOLOGY_KEY = 'topology';

@@ -5,14 +5,14 @@
  * counted, never shown.
  */
 import { DOMAIN_EVENT_TYPES } from '../domain/events.js';
+import { INSPECTION_WIRE_VERSION } from '../observe/inspection-bridge.js';
 import type { Observation } from '../observe/observation.js';
+import { decodeObservation, inspectSyncSubject, inspectWildcard } from '../observe/wire.js';
 import type { MessageBus } from '../ports/bus.js';
 import { type Clock, systemClock } from '../ports/clock.js';
 import type { Unsubscribe } from '../ports/kv.js';
-import { decodeDomainEvent, encode } from '../runtime/codec.js';
-import { INSPECTION_WIRE_VERSION } from './inspection-bridge.js';
+import { decodeDomainEvent, encode } from '../protocol/codec.js';
 import type { Relay, RelayLogger } from './relay.js';
-import { decodeObservation, inspectSyncSubject, inspectWildcard } from './wire.js';
 
 export interface BusFeedOptions {
   readonly bus: MessageBus;

@@ -10,11 +10,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { natsTransport } from '../../src/adapters/nats/nats-transport.js';
 import { startVisualizer, type Visualizer } from '../../src/cli/visualize.js';
 import { FAST_TIMING } from '../../src/config.js';
+import { inspectSubject } from '../../src/observe/wire.js';
 import type { Connection } from '../../src/ports/transport.js';
+import { encode } from '../../src/protocol/codec.js';
 import { type ClusterNode, createClusterNode } from '../../src/runtime/cluster-node.js';
-import { encode } from '../../src/runtime/codec.js';
 import type { RelayState } from '../../src/visualizer/relay.js';
-import { inspectSubject } from '../../src/visualizer/wire.js';
 import { type NatsServerHandle, startNatsServer, stopAll, waitUntil } from '../support/nats-server.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');

@@ -12,8 +12,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { natsTransport } from '../../src/adapters/nats/index.js';
 import { FAST_TIMING } from '../../src/config.js';
 import { checkInvariants } from '../../src/domain/invariants.js';
+import { names } from '../../src/protocol/names.js';
 import { type ClusterNode, createClusterNode } from '../../src/runtime/cluster-node.js';
-import { names } from '../../src/runtime/options.js';
 import {
   type NatsServerHandle,
   natsServerAvailable,

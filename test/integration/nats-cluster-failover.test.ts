@@ -7,7 +7,7 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { names } from '../../src/runtime/options.js';
+import { names } from '../../src/protocol/names.js';
 import { type NatsCluster, natsServerAvailable, startNatsCluster, stopAll } from '../support/nats-server.js';
 import {
   converged,

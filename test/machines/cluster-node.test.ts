@@ -10,7 +10,6 @@ import {
   type CommitTopologyInput,
   type CommitTopologyOutput,
   clusterNodeMachine,
-  type Heartbeat,
   type ReadTopologyOutput,
 } from '../../machines/cluster-node.machine.js';
 import { leadershipMachine } from '../../machines/leadership.machine.js';
@@ -22,6 +21,7 @@ import {
 import { FAST_TIMING } from '../../src/config.js';
 import type { DomainEvent } from '../../src/domain/events.js';
 import type { ClusterState } from '../../src/domain/state.js';
+import type { Heartbeat } from '../../src/protocol/messages.js';
 import { FakeActors, SimulatedClock, settle } from './harness.js';
 
 const timing = FAST_TIMING;

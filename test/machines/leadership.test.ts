@@ -8,12 +8,12 @@ import { createActor } from 'xstate';
 import {
   type AcquireOutput,
   type LeadershipEmitted,
-  type LeaseRecord,
   leadershipMachine,
   type ReadOutput,
   type RenewOutput,
 } from '../../machines/leadership.machine.js';
 import type { LeadershipLost } from '../../src/domain/events.js';
+import type { LeaseRecord } from '../../src/protocol/messages.js';
 import { FakeActors, SimulatedClock } from './harness.js';
 
 const timing = { leaseTtlMs: 2000, renewIntervalMs: 500, renewDeadlineMs: 1500, retryIntervalMs: 250 };

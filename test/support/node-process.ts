@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { natsTransport } from '../../src/adapters/nats/index.js';
 import type { StatusLine } from '../../src/cli/node.js';
 import { type DomainEvent, parseDomainEvent } from '../../src/domain/events.js';
-import { names } from '../../src/runtime/options.js';
+import { names } from '../../src/protocol/names.js';
 import { waitUntil } from './nats-server.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');

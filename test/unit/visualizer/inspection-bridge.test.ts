@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { assign, createActor, fromCallback, setup } from 'xstate';
+import { createInspector, safeJson } from '../../../src/observe/inspection-bridge.js';
 import type { InspectionEvent } from '../../../src/observe/observation.js';
 import { SimulatedClock } from '../../../src/ports/simulated-clock.js';
-import { createInspector, safeJson } from '../../../src/visualizer/inspection-bridge.js';
 
 const ticker = fromCallback(() => () => {});
 const child = setup({}).createMachine({

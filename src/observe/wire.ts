@@ -16,7 +16,7 @@ import type { ClusterView, InspectionEvent, Observation } from '../observe/obser
 import type { MessageBus } from '../ports/bus.js';
 import type { Clock } from '../ports/clock.js';
 import type { Unsubscribe } from '../ports/kv.js';
-import { type Decoded, decodeJson, encode } from '../runtime/codec.js';
+import { type Decoded, decodeJson, encode } from '../protocol/codec.js';
 
 /** Subject a node publishes its observations on. */
 export const inspectSubject = (cluster: string, nodeId: string): string =>

@@ -3,8 +3,6 @@
  * malformed, forged or oversized is dropped (and counted by the caller), never applied.
  */
 import { z } from 'zod';
-import type { Heartbeat, OperatorCommand } from '../../machines/cluster-node.machine.js';
-import type { LeaseRecord } from '../../machines/leadership.machine.js';
 import {
   type DomainEvent,
   natSchema,
@@ -15,6 +13,7 @@ import {
 } from '../domain/events.js';
 import type { ClusterState } from '../domain/state.js';
 import type { ShardId, Term } from '../domain/values.js';
+import type { Heartbeat, LeaseRecord, OperatorCommand } from './messages.js';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
