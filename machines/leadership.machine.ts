@@ -11,15 +11,11 @@
  * NATS 2.9 KV key that expires produces no watch event. Pure: time arrives on events (`at`) and in
  * the outputs of the lease actors, which the runtime binds to a real lease store with `.provide()`.
  */
-import { assign, emit, fromPromise, setup } from 'xstate';
-import type {
-  LeaderElected,
-  LeadershipLost,
-  LeadershipLostReason,
-  LeadershipRenewed,
-} from '../src/domain/events.js';
+import { assign, enqueueActions, fromPromise, setup } from 'xstate';
+import type { LeadershipLost, LeadershipLostReason, LeadershipRenewed } from '../src/domain/events.js';
 import type { NodeId, Term } from '../src/domain/values.js';
 import type { LeaseRecord } from '../src/protocol/messages.js';
+import { ROOT_SYSTEM_ID } from './system-ids.js';
 
 /** Outcome of a campaign: won, lost to a holder, or unknown (timeout — neither won nor lost). */
 export type AcquireOutput =
@@ -96,11 +92,18 @@ export type LeadershipEvent =
   /** Give up leadership on purpose (drain); the node keeps following. */
   | { readonly type: 'RESIGN'; readonly at: number }
   /** Graceful stop: release the lease if held, then stop. */
-  | { readonly type: 'STOP'; readonly at: number }
-  /** Re-arms timers from the absolute deadlines in context (after restoring a snapshot). */
-  | { readonly type: 'RESUME'; readonly at: number };
+  | { readonly type: 'STOP'; readonly at: number };
 
-export type LeadershipEmitted = LeaderElected | LeadershipRenewed | LeadershipLost;
+/** What leadership tells the root (`sendTo` the root, as the other children do). */
+export type LeadershipReport =
+  | { readonly type: 'LEADER_ELECTED'; readonly at: number; readonly term: Term }
+  | { readonly type: 'LEADERSHIP_RENEWED'; readonly at: number; readonly event: LeadershipRenewed }
+  | {
+      readonly type: 'LEADERSHIP_LOST';
+      readonly at: number;
+      readonly term: Term;
+      readonly event: LeadershipLost;
+    };
 
 const later = (a: number, b: number) => Math.max(a, b);
 
@@ -120,7 +123,6 @@ export const leadershipMachine = setup({
     context: {} as LeadershipContext,
     events: {} as LeadershipEvent,
     input: {} as LeadershipInput,
-    emitted: {} as LeadershipEmitted,
   },
   actors: {
     /** Campaign: create the lease key only if absent. */
@@ -150,8 +152,6 @@ export const leadershipMachine = setup({
     /** Another node holds a lease at least as new as ours: we are superseded. */
     supersededBy: ({ context }, lease: LeaseRecord | null) =>
       lease !== null && lease.holder !== context.nodeId && lease.term >= (context.held?.term ?? 0),
-    /** The lease key vanished while we lead (deleted by an operator or expired and re-created by nobody yet). */
-    leaseDeleted: (_, lease: LeaseRecord | null) => lease === null,
   },
   delays: {
     /** Follower: until the observed lease lapses (0 when none was seen). */
@@ -178,7 +178,6 @@ export const leadershipMachine = setup({
     takeLease: assign(({ context }, p: { term: Term; revision: number; startedAt: number; at: number }) => ({
       now: later(context.now, p.at),
       held: { term: p.term, revision: p.revision },
-      // `observed` keeps the lease seen before winning: emitElected names it as the previous leader.
       renewedFrom: p.startedAt,
       highestTerm: later(context.highestTerm, p.term),
       lostReason: null,
@@ -208,32 +207,37 @@ export const leadershipMachine = setup({
       version: later(context.version, p.version),
     })),
     tick: assign(({ context }, p: { at: number }) => ({ now: later(context.now, p.at) })),
-    emitElected: emit(({ context }): LeaderElected => {
-      const previous =
-        context.observed && context.observed.holder !== context.nodeId ? context.observed : null;
-      return {
-        type: 'LeaderElected',
-        ...eventBase(context),
-        nodeId: context.nodeId,
-        previous: previous ? { nodeId: previous.holder, term: previous.term } : null,
-      };
+    /** Tells the root the lease is won; it fences the term with a commit before acting as leader. */
+    reportElected: enqueueActions(({ context, enqueue, system }) => {
+      const root = system.get(ROOT_SYSTEM_ID);
+      if (root === undefined || context.held === null) return;
+      const report: LeadershipReport = { type: 'LEADER_ELECTED', at: context.now, term: context.held.term };
+      enqueue.sendTo(root, report);
     }),
-    emitRenewed: emit(
-      ({ context }): LeadershipRenewed => ({
+    reportRenewed: enqueueActions(({ context, enqueue, system }) => {
+      const root = system.get(ROOT_SYSTEM_ID);
+      if (root === undefined) return;
+      const event: LeadershipRenewed = {
         type: 'LeadershipRenewed',
         ...eventBase(context),
         nodeId: context.nodeId,
         expiresAt: context.renewedFrom + context.timing.leaseTtlMs,
-      }),
-    ),
-    emitLost: emit(
-      ({ context }): LeadershipLost => ({
+      };
+      const report: LeadershipReport = { type: 'LEADERSHIP_RENEWED', at: context.now, event };
+      enqueue.sendTo(root, report);
+    }),
+    reportLost: enqueueActions(({ context, enqueue, system }) => {
+      const root = system.get(ROOT_SYSTEM_ID);
+      if (root === undefined) return;
+      const event: LeadershipLost = {
         type: 'LeadershipLost',
         ...eventBase(context),
         nodeId: context.nodeId,
         reason: context.lostReason ?? 'lease-lost',
-      }),
-    ),
+      };
+      const report: LeadershipReport = { type: 'LEADERSHIP_LOST', at: context.now, term: event.term, event };
+      enqueue.sendTo(root, report);
+    }),
     nextSeq: assign(({ context }) => ({ seq: context.seq + 1 })),
   },
 }).createMachine({
@@ -282,11 +286,6 @@ export const leadershipMachine = setup({
           reenter: true,
           actions: { type: 'updateTopology', params: ({ event }) => event },
         },
-        RESUME: {
-          target: 'follower',
-          reenter: true,
-          actions: { type: 'tick', params: ({ event }) => event },
-        },
         STOP: { target: 'stopped', actions: { type: 'tick', params: ({ event }) => event } },
       },
     },
@@ -306,7 +305,7 @@ export const leadershipMachine = setup({
                   return { term: o.term, revision: o.revision, startedAt: o.startedAt, at: o.at };
                 },
               },
-              'emitElected',
+              'reportElected',
               'nextSeq',
             ],
           },
@@ -354,7 +353,7 @@ export const leadershipMachine = setup({
                   };
                 },
               },
-              'emitElected',
+              'reportElected',
               'nextSeq',
             ],
           },
@@ -413,7 +412,6 @@ export const leadershipMachine = setup({
             { type: 'setLostReason', params: { reason: 'resigned' } },
           ],
         },
-        RESUME: { target: 'leader', reenter: true, actions: { type: 'tick', params: ({ event }) => event } },
       },
       states: {
         waiting: {
@@ -437,7 +435,7 @@ export const leadershipMachine = setup({
                     type: 'recordRenewal',
                     params: ({ event }) => event.output as Extract<RenewOutput, { kind: 'renewed' }>,
                   },
-                  'emitRenewed',
+                  'reportRenewed',
                   'nextSeq',
                 ],
               },
@@ -460,12 +458,12 @@ export const leadershipMachine = setup({
     },
     /** Lost the lease (deadline, lost, superseded): stop acting at once, tell everyone, follow. */
     steppingDown: {
-      entry: ['emitLost', 'nextSeq', 'dropLease'],
+      entry: ['reportLost', 'nextSeq', 'dropLease'],
       always: { target: 'follower' },
     },
     /** Resigning on purpose: release so that a follower can take over at once. */
     releasing: {
-      entry: ['emitLost', 'nextSeq'],
+      entry: ['reportLost', 'nextSeq'],
       invoke: {
         src: 'releaseLease',
         input: ({ context }) => ({ term: context.held!.term, revision: context.held!.revision }),
@@ -477,7 +475,7 @@ export const leadershipMachine = setup({
       },
     },
     releasingForStop: {
-      entry: ['emitLost', 'nextSeq'],
+      entry: ['reportLost', 'nextSeq'],
       invoke: {
         src: 'releaseLease',
         input: ({ context }) => ({ term: context.held!.term, revision: context.held!.revision }),

@@ -6,10 +6,10 @@
  *             (deadline)   ▼  │ heartbeat            ▼ NodeFailed
  *                        suspected ──NodeFailed──▶ failed ──heartbeat of a newer incarnation──▶ joining
  *
- * Heartbeats re-arm an absolute deadline (`lastSeen + failureTimeout`) kept in context, so a restored
- * snapshot re-arms it correctly on RESUME. Only the leader's actors are judges: they propose joins
- * and failures to the root, which commits them through the domain core; every actor then moves on
- * the committed fact, and the judge's actor emits the domain event. Followers' actors only follow.
+ * Heartbeats re-arm an absolute deadline (`lastSeen + failureTimeout`) kept in context. Only the
+ * leader's actors are judges: they propose joins (with the weight the node announces) and failures
+ * to the root, which commits them through the domain core and emits the domain events; every actor
+ * then moves on the committed fact. Followers' actors only follow.
  */
 import { assign, enqueueActions, setup } from 'xstate';
 import type { NodeDraining, NodeFailed, NodeJoined, NodeLeft } from '../src/domain/events.js';
@@ -24,6 +24,8 @@ export interface NodeLifecycleInput {
   readonly timing: { readonly heartbeatIntervalMs: number; readonly failureTimeoutMs: number };
   readonly now: number;
   readonly incarnation: number;
+  /** Placement weight: announced in the first heartbeat heard, or recorded in the topology. */
+  readonly weight: number;
   /** Status from the committed topology (Joining when first heard of by heartbeat). */
   readonly status: NodeStatus;
   readonly lastSeen: number;
@@ -38,6 +40,10 @@ export interface NodeLifecycleContext {
   readonly incarnation: number;
   /** Newest incarnation heard in a heartbeat (may be ahead of the committed one). */
   readonly heardIncarnation: number;
+  /** Placement weight the node announces; a join proposes it. */
+  readonly weight: number;
+  /** Load the node last reported in its heartbeat (application-defined, e.g. its entity count). */
+  readonly load: number;
   readonly lastSeen: number;
   /** Absolute time at which the node is considered failed unless heard from. */
   readonly deadline: number;
@@ -47,18 +53,18 @@ export interface NodeLifecycleContext {
 }
 
 export type NodeLifecycleEvent =
-  | { readonly type: 'HEARTBEAT'; readonly at: number; readonly incarnation: number }
-  /** A membership fact committed to the topology; `emit` when this node decided it. */
   | {
-      readonly type: 'COMMITTED';
+      readonly type: 'HEARTBEAT';
       readonly at: number;
-      readonly event: MembershipEvent;
-      readonly emit: boolean;
+      readonly incarnation: number;
+      readonly weight: number;
+      readonly load: number;
     }
+  /** A membership fact committed to the topology. */
+  | { readonly type: 'COMMITTED'; readonly at: number; readonly event: MembershipEvent }
   /** Adopt a status from a topology snapshot without emitting (a follower catching up, a new leader). */
   | { readonly type: 'SYNC'; readonly at: number; readonly status: NodeStatus; readonly incarnation: number }
-  | { readonly type: 'JUDGE'; readonly at: number; readonly judge: boolean }
-  | { readonly type: 'RESUME'; readonly at: number };
+  | { readonly type: 'JUDGE'; readonly at: number; readonly judge: boolean };
 
 /** What a judging lifecycle actor asks the root to commit. */
 export type LifecycleProposal =
@@ -66,6 +72,7 @@ export type LifecycleProposal =
       readonly type: 'PROPOSE_JOIN';
       readonly nodeId: NodeId;
       readonly incarnation: number;
+      readonly weight: number;
       readonly at: number;
     }
   | {
@@ -81,7 +88,6 @@ const lifecycle = setup({
     context: {} as NodeLifecycleContext,
     events: {} as NodeLifecycleEvent,
     input: {} as NodeLifecycleInput,
-    emitted: {} as MembershipEvent,
   },
   guards: {
     isJudge: ({ context }) => context.judge,
@@ -96,8 +102,10 @@ const lifecycle = setup({
     untilDeadline: ({ context }) => Math.max(0, context.deadline - context.now),
   },
   actions: {
-    hear: assign(({ context }, p: { at: number; incarnation: number }) => ({
+    hear: assign(({ context }, p: { at: number; incarnation: number; weight: number; load: number }) => ({
       now: Math.max(context.now, p.at),
+      weight: p.weight,
+      load: p.load,
       lastSeen: p.at,
       heardIncarnation: Math.max(context.heardIncarnation, p.incarnation),
       deadline: p.at + context.timing.failureTimeoutMs,
@@ -125,10 +133,6 @@ const lifecycle = setup({
       now: Math.max(context.now, p.at),
       deadline: Math.max(context.deadline, p.at + context.timing.failureTimeoutMs),
     })),
-    /** Emits the committed fact only on the node that decided it, so each event leaves the cluster once. */
-    emitCommitted: enqueueActions(({ enqueue }, p: { event: MembershipEvent; emit: boolean }) => {
-      if (p.emit) enqueue.emit(p.event);
-    }),
     /** The judge asks the root to admit the node (the root dedupes repeats while a commit is pending). */
     proposeJoinIfJudge: enqueueActions(({ context, enqueue, system }) => {
       if (!context.judge) return;
@@ -136,6 +140,7 @@ const lifecycle = setup({
         type: 'PROPOSE_JOIN',
         nodeId: context.nodeId,
         incarnation: context.heardIncarnation,
+        weight: context.weight,
         at: context.now,
       };
       enqueue.sendTo(system.get(ROOT_SYSTEM_ID), proposal);
@@ -174,11 +179,6 @@ const watched = lifecycle.createStateConfig({
         actions: { type: 'hear', params: ({ event }) => event },
       },
     ],
-    RESUME: {
-      target: '.healthy',
-      reenter: true,
-      actions: { type: 'tick', params: ({ event }) => event },
-    },
   },
   states: {
     healthy: {
@@ -210,6 +210,8 @@ export const nodeLifecycleMachine = lifecycle.createMachine({
     now: input.now,
     incarnation: input.incarnation,
     heardIncarnation: input.incarnation,
+    weight: input.weight,
+    load: 0,
     lastSeen: input.lastSeen,
     deadline: Math.max(input.lastSeen, input.now) + input.timing.failureTimeoutMs,
     judge: input.judge,
@@ -245,37 +247,28 @@ export const nodeLifecycleMachine = lifecycle.createMachine({
       {
         guard: { type: 'committedIs', params: ({ event }) => ({ event: event.event, type: 'NodeJoined' }) },
         target: '.active',
-        actions: [
-          {
-            type: 'admit',
-            params: ({ event }) => ({ incarnation: (event.event as NodeJoined).incarnation, at: event.at }),
-          },
-          { type: 'emitCommitted', params: ({ event }) => event },
-        ],
+        actions: {
+          type: 'admit',
+          params: ({ event }) => ({
+            incarnation: event.event.type === 'NodeJoined' ? event.event.incarnation : 0,
+            at: event.at,
+          }),
+        },
       },
       {
         guard: { type: 'committedIs', params: ({ event }) => ({ event: event.event, type: 'NodeDraining' }) },
         target: '.draining',
-        actions: [
-          { type: 'tick', params: ({ event }) => event },
-          { type: 'emitCommitted', params: ({ event }) => event },
-        ],
+        actions: { type: 'tick', params: ({ event }) => event },
       },
       {
         guard: { type: 'committedIs', params: ({ event }) => ({ event: event.event, type: 'NodeFailed' }) },
         target: '.failed',
-        actions: [
-          { type: 'tick', params: ({ event }) => event },
-          { type: 'emitCommitted', params: ({ event }) => event },
-        ],
+        actions: { type: 'tick', params: ({ event }) => event },
       },
       {
         guard: { type: 'committedIs', params: ({ event }) => ({ event: event.event, type: 'NodeLeft' }) },
         target: '.left',
-        actions: [
-          { type: 'tick', params: ({ event }) => event },
-          { type: 'emitCommitted', params: ({ event }) => event },
-        ],
+        actions: { type: 'tick', params: ({ event }) => event },
       },
     ],
   },

@@ -9,8 +9,8 @@
  * hand-off — the old owner releases, then the commit gives the shard to the new owner — so a shard
  * is never served twice; a released-but-uncommitted shard stays in the persisted plan and is
  * finished by whoever leads next. A topology change during a rebalance is queued: the current
- * round completes, the rest of the plan is closed, and planning starts again. Domain events are
- * emitted once their commit succeeded.
+ * round completes, the rest of the plan is closed, and planning starts again. The root emits the
+ * domain events of each commit.
  */
 import { assign, enqueueActions, fromPromise, setup } from 'xstate';
 import type { DomainEvent, PlannedMove, RebalanceReason } from '../src/domain/events.js';
@@ -82,7 +82,6 @@ export const rebalancingMachine = setup({
     context: {} as RebalancingContext,
     events: {} as RebalancingEvent,
     input: {} as RebalancingInput,
-    emitted: {} as DomainEvent,
   },
   actors: {
     /** Asks each old owner to release its shards of the round; resolves with what was released. */
@@ -121,9 +120,6 @@ export const rebalancingMachine = setup({
       now: p.at,
     })),
     passRetry: assign(({ context }) => ({ now: context.now + context.timing.retryIntervalMs })),
-    emitAll: enqueueActions(({ enqueue }, p: { events: readonly DomainEvent[] }) => {
-      for (const e of p.events) enqueue.emit(e);
-    }),
     proposeRebalance: enqueueActions(({ context, enqueue, system }) => {
       const proposal: RebalancingProposal = {
         type: 'PROPOSE_REBALANCE',
@@ -190,7 +186,6 @@ export const rebalancingMachine = setup({
             actions: [
               { type: 'tick', params: ({ event }) => event },
               { type: 'adoptRebalance', params: ({ event }) => event },
-              { type: 'emitAll', params: ({ event }) => event },
             ],
           },
           {
@@ -198,7 +193,6 @@ export const rebalancingMachine = setup({
             actions: [
               { type: 'tick', params: ({ event }) => event },
               { type: 'adoptRebalance', params: ({ event }) => event },
-              { type: 'emitAll', params: ({ event }) => event },
             ],
           },
         ],
@@ -250,7 +244,6 @@ export const rebalancingMachine = setup({
                 actions: [
                   { type: 'tick', params: ({ event }) => event },
                   { type: 'adoptRebalance', params: ({ event }) => event },
-                  { type: 'emitAll', params: ({ event }) => event },
                 ],
               },
               // No move of the round could be committed: pace the retry instead of spinning.
@@ -260,7 +253,6 @@ export const rebalancingMachine = setup({
                 actions: [
                   { type: 'tick', params: ({ event }) => event },
                   { type: 'adoptRebalance', params: ({ event }) => event },
-                  { type: 'emitAll', params: ({ event }) => event },
                 ],
               },
               {
@@ -268,7 +260,6 @@ export const rebalancingMachine = setup({
                 actions: [
                   { type: 'tick', params: ({ event }) => event },
                   { type: 'adoptRebalance', params: ({ event }) => event },
-                  { type: 'emitAll', params: ({ event }) => event },
                 ],
               },
             ],

@@ -16,6 +16,7 @@ export {
 } from './adapters/memory/index.js';
 export { type NatsTransport, type NatsTransportOptions, natsTransport } from './adapters/nats/index.js';
 export { DEFAULT_TIMING, FAST_TIMING, resolveTiming, type TimingConfig } from './config.js';
+export { ClusterNode, createClusterNode } from './create-node.js';
 export * from './domain/index.js';
 export { createInspector, type Inspector, type InspectorOptions } from './observe/inspection-bridge.js';
 export type { ClusterView, HandoffView, InspectionEvent, Observation } from './observe/observation.js';
@@ -31,6 +32,6 @@ export { type Clock, systemClock } from './ports/clock.js';
 export type { KvBucket, KvBucketOptions, KvChange, KvEntry, Unsubscribe } from './ports/kv.js';
 export { SimulatedClock } from './ports/simulated-clock.js';
 export type { Connection, ConnectionStatus, Transport } from './ports/transport.js';
-export { ClusterNode, createClusterNode, type NodeCounters } from './runtime/cluster-node.js';
+export type { NodeCounters } from './runtime/cluster-node.js';
 export type { ClusterNodeOptions } from './runtime/options.js';
 export { type Relay, type RelayOptions, startRelay } from './visualizer/relay.js';

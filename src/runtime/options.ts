@@ -54,7 +54,7 @@ export interface ClusterNodeOptions {
 export interface ResolvedOptions {
   readonly nodeId: string;
   readonly cluster: string;
-  readonly transport: Transport | null;
+  readonly transport: Transport;
   readonly shardCount: number;
   readonly timing: TimingConfig;
   readonly logger: Logger;
@@ -131,19 +131,14 @@ export function resolveOptions(o: ClusterNodeOptions): ResolvedOptions {
       `must be a positive integer, got ${String(o.maxMovesPerRound)}`,
     );
   }
-  if (
-    o.transport !== undefined &&
-    (typeof o.transport !== 'object' || typeof o.transport.connect !== 'function')
-  ) {
+  if (o.transport === undefined) {
+    // The public entry point supplies the embedded default; the runtime itself never picks one.
+    throw new InvalidConfigError('transport', 'is required: pass memoryTransport() or natsTransport(...)');
+  }
+  if (typeof o.transport !== 'object' || typeof o.transport.connect !== 'function') {
     throw new InvalidConfigError(
       'transport',
       'must be a Transport (memoryTransport() or natsTransport(...))',
-    );
-  }
-  if (o.clock !== undefined && o.transport === undefined) {
-    throw new InvalidConfigError(
-      'transport',
-      'is required with a custom clock: pass memoryTransport({ clock }) driven by the same clock',
     );
   }
   for (const hook of ['onRelease', 'onAcquire'] as const) {
@@ -155,7 +150,7 @@ export function resolveOptions(o: ClusterNodeOptions): ResolvedOptions {
   return {
     nodeId: o.nodeId,
     cluster: o.cluster,
-    transport: o.transport ?? null,
+    transport: o.transport,
     shardCount,
     timing,
     logger: o.logger ?? pino({ level: 'silent' }),

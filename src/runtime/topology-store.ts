@@ -20,6 +20,9 @@ export interface TopologyRecord {
 }
 
 export class KvTopologyStore {
+  /** The last record decoded: a revision names one content, so a re-read of it is not decoded again. */
+  #last: TopologyRecord | null = null;
+
   constructor(
     private readonly bucket: KvBucket,
     private readonly clock: Clock,
@@ -35,12 +38,18 @@ export class KvTopologyStore {
       'topology read',
     );
     if (entry === null) return null;
-    const d = decodeTopology(entry.value);
+    return this.#decode(entry.value, entry.revision);
+  }
+
+  #decode(value: Uint8Array, revision: number): TopologyRecord | null {
+    if (this.#last?.revision === revision) return this.#last;
+    const d = decodeTopology(value);
     if (!d.ok) {
       this.opts.onMalformed?.(d.error);
       return null;
     }
-    return { ...d.value, revision: entry.revision };
+    this.#last = { ...d.value, revision };
+    return this.#last;
   }
 
   /**
@@ -64,9 +73,8 @@ export class KvTopologyStore {
       TOPOLOGY_KEY,
       (change) => {
         if (change.op !== 'put' || change.value === null) return;
-        const d = decodeTopology(change.value);
-        if (d.ok) onChange({ ...d.value, revision: change.revision });
-        else this.opts.onMalformed?.(d.error);
+        const record = this.#decode(change.value, change.revision);
+        if (record !== null) onChange(record);
       },
       { includeCurrent: true },
     );

@@ -40,8 +40,9 @@ export class SimCluster {
   }
 
   /** Creates and starts a node; resolves when it is Active (time must be advanced meanwhile). */
-  add(nodeId: NodeId): { node: ClusterNode; started: Promise<void> } {
+  add(nodeId: NodeId, opts: { weight?: number } = {}): { node: ClusterNode; started: Promise<void> } {
     const node = createClusterNode({
+      ...opts,
       nodeId,
       cluster: 'sim',
       transport: this.transport,
@@ -61,8 +62,10 @@ export class SimCluster {
   }
 
   /** Starts `ids` and advances time until every one is Active. */
-  async startAll(ids: readonly NodeId[]): Promise<void> {
-    const all = ids.map((id) => this.add(id).started);
+  async startAll(ids: readonly NodeId[], weights: Readonly<Record<NodeId, number>> = {}): Promise<void> {
+    const all = ids.map(
+      (id) => this.add(id, weights[id] === undefined ? {} : { weight: weights[id] }).started,
+    );
     let done = false;
     Promise.all(all).then(
       () => {

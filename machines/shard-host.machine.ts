@@ -1,0 +1,195 @@
+/**
+ * Shard host: the old owner's side of a hand-off, one actor per node (a child of the root).
+ *
+ * serving ──RELEASE_REQUESTED──▶ verifying ──lease held by the requester──▶ releasing ──▶ serving
+ *                                    │ not the lease holder, or unreadable           │ released
+ *                                    └──────────────── refused ─────────────────────┘
+ *
+ * A request is honoured only for the holder of the current lease at the request's term, read from the
+ * store (seed 921: a deposed leader's request). Released shards stay owned in the map until the
+ * leader commits the move; the host stops serving them at once and remembers the plan's map version.
+ * Each committed map it is told about (TOPOLOGY) forgets released shards that moved and serves again
+ * those whose hand-off was abandoned, but only from a map at least as new as the plan (seeds 258, 82,
+ * 641). Requests are taken one at a time, in arrival order.
+ */
+import { assign, fromPromise, setup } from 'xstate';
+import type { ClusterState } from '../src/domain/state.js';
+import type { NodeId, ShardId } from '../src/domain/values.js';
+import type { LeaseRecord } from '../src/protocol/messages.js';
+import {
+  followMap,
+  type HostingState,
+  leaseRefusal,
+  markReleased,
+  type ReleaseRequest,
+  releasable,
+  toRelease,
+} from './hosting.js';
+
+export interface ShardHostInput {
+  readonly nodeId: NodeId;
+  readonly now: number;
+}
+
+export interface ShardHostContext extends HostingState {
+  readonly nodeId: NodeId;
+  readonly now: number;
+  /** Requests waiting, oldest first; the head is the one in progress outside `serving`. */
+  readonly requests: readonly ReleaseRequest[];
+}
+
+export type ShardHostEvent =
+  /** The committed map this node now holds. */
+  | { readonly type: 'TOPOLOGY'; readonly at: number; readonly cluster: ClusterState }
+  | ({ readonly type: 'RELEASE_REQUESTED'; readonly at: number } & ReleaseRequest);
+
+/** The answer to a release request. */
+export interface ReleaseAnswer {
+  readonly requestId: string;
+  readonly released: readonly ShardId[];
+  /** Why the request was refused; null when honoured. */
+  readonly refused: string | null;
+}
+
+export interface ReadLeaseOutput {
+  readonly lease: LeaseRecord | null;
+  readonly at: number;
+}
+
+/** The answer to the request in progress: the shards of it that are released here (now or before). */
+function released(context: ShardHostContext): ReleaseAnswer {
+  const req = context.requests[0];
+  if (req === undefined) return { requestId: '', released: [], refused: null };
+  const done = releasable(context, req.shards).filter((s) => s in context.released);
+  return { requestId: req.requestId, released: done, refused: null };
+}
+
+/** The refusal of the request in progress; `lease` undefined when it could not be read. */
+function refusal(context: ShardHostContext, lease: LeaseRecord | null | undefined): ReleaseAnswer {
+  const req = context.requests[0];
+  if (req === undefined) return { requestId: '', released: [], refused: 'no request' };
+  const why = lease === undefined ? 'the lease could not be read' : (leaseRefusal(req, lease) ?? 'refused');
+  return { requestId: req.requestId, released: [], refused: why };
+}
+
+export const shardHostMachine = setup({
+  types: {
+    context: {} as ShardHostContext,
+    events: {} as ShardHostEvent,
+    input: {} as ShardHostInput,
+  },
+  actors: {
+    /** Reads the lease through the store's leader. */
+    readLease: fromPromise<ReadLeaseOutput, void>(async () => {
+      throw new Error('readLease is bound by the runtime');
+    }),
+    /** Tells the application to stop serving shards (its `onRelease` hook), within the hand-off timeout. */
+    releaseShards: fromPromise<{ at: number }, { shards: readonly ShardId[] }>(async () => {
+      throw new Error('releaseShards is bound by the runtime');
+    }),
+  },
+  guards: {
+    hasRequest: ({ context }) => context.requests.length > 0,
+    leaseHeldByRequester: ({ context }, p: ReadLeaseOutput) =>
+      context.requests[0] !== undefined && leaseRefusal(context.requests[0], p.lease) === null,
+  },
+  actions: {
+    /** Starts serving shards (the application's `onAcquire` hook); bound by the runtime. */
+    acquired: (_args, _p: { shards: readonly ShardId[] }) => {},
+    /** Answers the requester; bound by the runtime. */
+    answer: (_args, _p: ReleaseAnswer) => {},
+    followMap: assign(({ context }, p: { cluster: ClusterState; at: number }) => {
+      const { owned, released } = followMap(context, p.cluster, context.nodeId);
+      return { owned, released, now: Math.max(context.now, p.at) };
+    }),
+    queueRequest: assign(({ context }, p: ReleaseRequest & { at: number }) => ({
+      requests: [
+        ...context.requests,
+        { requestId: p.requestId, leader: p.leader, term: p.term, shards: p.shards, version: p.version },
+      ],
+      now: Math.max(context.now, p.at),
+    })),
+    /** The shards of the request in progress are no longer served here. */
+    markReleased: assign(({ context }) => {
+      const req = context.requests[0];
+      return req ? { released: markReleased(context, releasable(context, req.shards), req.version) } : {};
+    }),
+    nextRequest: assign(({ context }) => ({ requests: context.requests.slice(1) })),
+  },
+}).createMachine({
+  id: 'shardHost',
+  context: ({ input }) => ({
+    nodeId: input.nodeId,
+    now: input.now,
+    owned: [],
+    released: {},
+    requests: [],
+  }),
+  on: {
+    TOPOLOGY: {
+      actions: [
+        {
+          type: 'acquired',
+          params: ({ context, event }) => ({
+            shards: followMap(context, event.cluster, context.nodeId).acquired,
+          }),
+        },
+        { type: 'followMap', params: ({ event }) => event },
+      ],
+    },
+    RELEASE_REQUESTED: { actions: { type: 'queueRequest', params: ({ event }) => event } },
+  },
+  initial: 'serving',
+  states: {
+    serving: {
+      always: { guard: 'hasRequest', target: 'verifying' },
+    },
+    /** Is the requester the current lease holder at its term? Asked of the store, not of this view. */
+    verifying: {
+      invoke: {
+        src: 'readLease',
+        onDone: [
+          {
+            guard: { type: 'leaseHeldByRequester', params: ({ event }) => event.output },
+            target: 'releasing',
+          },
+          {
+            target: 'serving',
+            actions: [
+              { type: 'answer', params: ({ context, event }) => refusal(context, event.output.lease) },
+              'nextRequest',
+            ],
+          },
+        ],
+        onError: {
+          target: 'serving',
+          actions: [{ type: 'answer', params: ({ context }) => refusal(context, undefined) }, 'nextRequest'],
+        },
+      },
+    },
+    /** The application stops serving the shards before they are reported released. */
+    releasing: {
+      invoke: {
+        src: 'releaseShards',
+        input: ({ context }) => ({
+          shards: context.requests[0] ? toRelease(context, context.requests[0].shards) : [],
+        }),
+        onDone: {
+          target: 'serving',
+          actions: [
+            'markReleased',
+            { type: 'answer', params: ({ context }) => released(context) },
+            'nextRequest',
+          ],
+        },
+        // The application failed to release: the shards stay here; report those released before.
+        onError: {
+          target: 'serving',
+          actions: [{ type: 'answer', params: ({ context }) => released(context) }, 'nextRequest'],
+        },
+      },
+    },
+  },
+});
+
+export type ShardHostMachine = typeof shardHostMachine;

@@ -1,0 +1,51 @@
+/** Reads of the root actor's system for a node's queries: leadership state, hand-offs, served shards, loads. */
+import type { Actor, ActorRefFrom } from 'xstate';
+import type { ClusterNodeMachine } from '../../machines/cluster-node.machine.js';
+import { serving } from '../../machines/hosting.js';
+import type { leadershipMachine } from '../../machines/leadership.machine.js';
+import type { nodeLifecycleMachine } from '../../machines/node-lifecycle.machine.js';
+import type { rebalancingMachine } from '../../machines/rebalancing.machine.js';
+import type { shardHostMachine } from '../../machines/shard-host.machine.js';
+import {
+  LEADERSHIP_SYSTEM_ID,
+  lifecycleSystemId,
+  REBALANCER_SYSTEM_ID,
+  SHARD_HOST_SYSTEM_ID,
+} from '../../machines/system-ids.js';
+import type { NodeId, ShardId } from '../domain/values.js';
+import type { HandoffView } from '../observe/observation.js';
+
+type Root = Actor<ClusterNodeMachine>;
+
+/** The leadership actor's top-level state (`leader`, `follower`, …), or null once it is gone. */
+export function leadershipState(actor: Root | null): string | null {
+  const ref = actor?.system.get(LEADERSHIP_SYSTEM_ID) as ActorRefFrom<typeof leadershipMachine> | undefined;
+  const value = ref?.getSnapshot().value;
+  if (value === undefined) return null;
+  return typeof value === 'string' ? value : (Object.keys(value)[0] ?? null);
+}
+
+/** Shards this node serves now: owned in the map and not released in a hand-off. */
+export function servedShards(actor: Root | null): ShardId[] {
+  const ref = actor?.system.get(SHARD_HOST_SYSTEM_ID) as ActorRefFrom<typeof shardHostMachine> | undefined;
+  const snap = ref?.getSnapshot();
+  return snap ? serving(snap.context) : [];
+}
+
+/** The moves of the rebalancing round in flight (leader only). */
+export function handoffs(actor: Root | null): HandoffView[] {
+  const ref = actor?.system.get(REBALANCER_SYSTEM_ID) as ActorRefFrom<typeof rebalancingMachine> | undefined;
+  const snap = ref?.getSnapshot();
+  if (!snap || !snap.matches('migrating')) return [];
+  return snap.context.round.flatMap((m) =>
+    m.from === null ? [] : [{ shardId: m.shardId, from: m.from, to: m.to }],
+  );
+}
+
+/** The load a node last reported in its heartbeat, as heard here; null when never heard. */
+export function heardLoad(actor: Root | null, nodeId: NodeId): number | null {
+  const ref = actor?.system.get(lifecycleSystemId(nodeId)) as
+    | ActorRefFrom<typeof nodeLifecycleMachine>
+    | undefined;
+  return ref?.getSnapshot().context.load ?? null;
+}

@@ -1,0 +1,78 @@
+/**
+ * What other nodes say on the bus, checked before the root actor sees it: heartbeats (decoded, an
+ * older incarnation's dropped) and domain events (decoded, on their own subject, a lower term's
+ * dropped). Anything malformed is dropped, logged and counted, never applied.
+ */
+import type { Logger } from 'pino';
+import type { DomainEvent } from '../domain/events.js';
+import type { ClusterState } from '../domain/state.js';
+import type { NodeId } from '../domain/values.js';
+import type { BusMessage } from '../ports/bus.js';
+import { decodeDomainEvent, decodeHeartbeat } from '../protocol/codec.js';
+import type { Heartbeat } from '../protocol/messages.js';
+import type { MessageKind, NodeCounters } from './node-counters.js';
+
+export interface InboundDeps {
+  readonly nodeId: NodeId;
+  readonly log: Logger;
+  readonly counters: NodeCounters;
+  /** The topology this node holds and the highest term it knows; null before the actor runs. */
+  readonly view: () => { readonly cluster: ClusterState; readonly highestTerm: number } | null;
+  readonly heartbeat: (hb: Heartbeat) => void;
+  readonly event: (e: DomainEvent) => void;
+}
+
+/** Counts and logs a message dropped as malformed. */
+export function dropMalformed(
+  d: Pick<InboundDeps, 'log' | 'counters'>,
+  kind: MessageKind,
+  error: string,
+): void {
+  d.counters.malformed[kind]++;
+  d.log.warn({ kind, error: error.slice(0, 500) }, 'dropped a malformed message');
+}
+
+export function onHeartbeat(d: InboundDeps, m: BusMessage): void {
+  const decoded = decodeHeartbeat(m.data);
+  if (!decoded.ok) {
+    dropMalformed(d, 'heartbeat', decoded.error);
+    return;
+  }
+  const hb = decoded.value;
+  const known = d.view()?.cluster.nodes[hb.nodeId];
+  if (known && hb.incarnation < known.incarnation) {
+    // A previous process of that node (delayed, or still running): it must not keep the new one alive.
+    d.counters.staleHeartbeats++;
+    d.log.warn(
+      { from: hb.nodeId, incarnation: hb.incarnation, known: known.incarnation },
+      'dropped a heartbeat from an older incarnation',
+    );
+    return;
+  }
+  d.heartbeat(hb);
+}
+
+export function onBusEvent(d: InboundDeps, m: BusMessage): void {
+  const decoded = decodeDomainEvent(m.data);
+  if (!decoded.ok) {
+    dropMalformed(d, 'event', decoded.error);
+    return;
+  }
+  const e = decoded.value;
+  if (!m.subject.endsWith(`.${e.type}`)) {
+    dropMalformed(d, 'event', `type ${e.type} on subject ${m.subject}`);
+    return;
+  }
+  if (e.origin === d.nodeId) return; // our own, already delivered
+  const highest = d.view()?.highestTerm ?? 0;
+  // Anything from a lower term is ignored, except a deposed leader saying it stepped down.
+  if (e.term < highest && e.type !== 'LeadershipLost') {
+    d.counters.staleEvents++;
+    d.log.warn(
+      { type: e.type, id: e.id, term: e.term, highestTerm: highest },
+      'dropped an event from a lower term',
+    );
+    return;
+  }
+  d.event(e);
+}

@@ -1,0 +1,31 @@
+/** Counters of what a node dropped instead of applying. */
+export interface NodeCounters {
+  malformed: Record<MessageKind, number>;
+  /** Hand-off requests refused: a deposed leader's (lower term), or one that does not hold the lease. */
+  staleHandoffs: number;
+  /**
+   * Live events dropped because their term is below the highest this node knows (a deposed
+   * leader's late or replayed decisions); the audit stream still keeps them.
+   */
+  staleEvents: number;
+  /** Heartbeats dropped because they came from an older incarnation of a node (a previous process). */
+  staleHeartbeats: number;
+  /** Times a periodic topology read found a newer revision than the watch had delivered. */
+  topologyResyncs: number;
+  /** Events re-sent after a failed publish. */
+  republished: number;
+}
+
+/** What a node reads from the transport, by kind. */
+export type MessageKind = 'heartbeat' | 'event' | 'command' | 'handoff' | 'lease' | 'topology';
+
+export function newCounters(): NodeCounters {
+  return {
+    malformed: { heartbeat: 0, event: 0, command: 0, handoff: 0, lease: 0, topology: 0 },
+    staleHandoffs: 0,
+    staleEvents: 0,
+    staleHeartbeats: 0,
+    topologyResyncs: 0,
+    republished: 0,
+  };
+}
