@@ -21,7 +21,6 @@ import { leadershipMachine } from '../../machines/leadership.machine.js';
 import { type HandOffInput, rebalancingMachine } from '../../machines/rebalancing.machine.js';
 import { LEADERSHIP_SYSTEM_ID, REBALANCER_SYSTEM_ID, ROOT_SYSTEM_ID } from '../../machines/system-ids.js';
 import { memoryTransport } from '../adapters/memory/memory-transport.js';
-import type { StoreWarning } from '../adapters/nats/store-checks.js';
 import {
   CommandRejectedError,
   InvalidValueError,
@@ -43,7 +42,7 @@ import { publishObservations } from '../observe/wire.js';
 import type { AuditLog, BusMessage } from '../ports/bus.js';
 import type { Clock } from '../ports/clock.js';
 import type { Unsubscribe } from '../ports/kv.js';
-import type { Connection, ConnectionStatus, Transport } from '../ports/transport.js';
+import type { Connection, ConnectionStatus, StoreWarning, Transport } from '../ports/transport.js';
 import {
   type CommandReply,
   decodeCommand,
@@ -179,7 +178,7 @@ export class ClusterNode {
 
   /** Store warnings the transport reported (NATS: old server version, too few replicas). */
   get storeWarnings(): readonly StoreWarning[] {
-    return (this.#conn as { storeWarnings?: readonly StoreWarning[] } | null)?.storeWarnings ?? [];
+    return this.#conn?.storeWarnings ?? [];
   }
 
   async #open(): Promise<void> {

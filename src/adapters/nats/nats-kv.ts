@@ -7,7 +7,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { StoppedError, StoreMisconfiguredError } from '../../domain/errors.js';
 import type { KvBucket, KvBucketOptions, KvChange, KvEntry, Unsubscribe } from '../../ports/kv.js';
 import { mapNatsError } from './errors.js';
-import { checkReplicas, type NatsLogger, type StoreWarning } from './store-checks.js';
+import { checkReplicas, type NatsLogger, type NatsStoreWarning } from './store-checks.js';
 
 /** @internal */
 export interface OpenBucketContext {
@@ -17,7 +17,7 @@ export interface OpenBucketContext {
   readonly logger: NatsLogger;
   readonly isClosed: () => boolean;
   /** Called with every store warning found while opening. */
-  readonly warn: (w: StoreWarning) => void;
+  readonly warn: (w: NatsStoreWarning) => void;
   /** Restarts live watches after a reconnect (see {@link NatsKvBucket.watch}). */
   readonly onReconnect: (fn: () => void) => Unsubscribe;
   /** Interval of the watch liveness probe, in ms; 0 disables it. */

@@ -17,7 +17,7 @@ import { mapNatsError } from './errors.js';
 import { type AuditLogOptions, openNatsAuditLog } from './nats-audit-log.js';
 import { NatsBus } from './nats-bus.js';
 import { type NatsKvBucket, openNatsBucket } from './nats-kv.js';
-import { checkServer, type NatsLogger, type StoreWarning, silentLogger } from './store-checks.js';
+import { checkServer, type NatsLogger, type NatsStoreWarning, silentLogger } from './store-checks.js';
 
 /**
  * Options of {@link natsTransport}: every NATS connection option passes through (`servers`,
@@ -73,7 +73,7 @@ export interface NatsConnectionHandle extends Connection {
   /** Whether the server is part of a cluster. */
   readonly clustered: boolean;
   /** Store warnings found so far (server version at connect; replicas when opening buckets). */
-  readonly storeWarnings: readonly StoreWarning[];
+  readonly storeWarnings: readonly NatsStoreWarning[];
   kv(bucket: string, opts?: KvBucketOptions): Promise<NatsKvBucket>;
 }
 
@@ -150,7 +150,7 @@ class NatsConnectionImpl implements NatsConnectionHandle {
     private readonly jsm: JetStreamManager,
     readonly serverVersion: string,
     readonly clustered: boolean,
-    readonly storeWarnings: StoreWarning[],
+    readonly storeWarnings: NatsStoreWarning[],
     o: { logger: NatsLogger; watchProbeMs: number; auditOpts?: AuditLogOptions },
   ) {
     this.logger = o.logger;
