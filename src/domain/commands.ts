@@ -13,7 +13,6 @@
  * and leave it unchanged, so a renewal never makes a follower skip the next map write.
  */
 
-import type { PlacementStrategy } from '../placement/strategy.js';
 import { ownedBy, topologyChanged } from './apply.js';
 import { CommandRejectedError } from './errors.js';
 import type {
@@ -35,6 +34,7 @@ import type {
 } from './events.js';
 import { type EventStamp, stamp } from './events.js';
 import { hasActiveNode } from './invariants.js';
+import type { PlacementStrategy } from './placement-strategy.js';
 import type { ClusterState } from './state.js';
 import { nodesWithStatus } from './state.js';
 import type { NodeId, ShardId, Term } from './values.js';

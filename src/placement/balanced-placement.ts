@@ -3,9 +3,14 @@
  * be, quotas decide how many each node may hold, and only the shards that must move do.
  */
 import { InvariantViolationError } from '../domain/errors.js';
+import type {
+  PlacementInput,
+  PlacementNode,
+  PlacementResult,
+  PlacementStrategy,
+} from '../domain/placement-strategy.js';
 import type { HashRing, HashRingOptions } from './hash-ring.js';
 import { finish, KEPT, prepare } from './plan.js';
-import type { PlacementInput, PlacementNode, PlacementResult, PlacementStrategy } from './strategy.js';
 
 /**
  * How far down a shard's preference list to look when ranking which of a node's shards it should

@@ -1,9 +1,10 @@
 /**
  * Plain consistent hashing: every shard belongs to the node the hash ring prefers for it.
  */
+
+import type { PlacementInput, PlacementResult, PlacementStrategy } from '../domain/placement-strategy.js';
 import type { HashRingOptions } from './hash-ring.js';
 import { finish, KEPT, prepare } from './plan.js';
-import type { PlacementInput, PlacementResult, PlacementStrategy } from './strategy.js';
 
 /**
  * Places each shard on its ring owner (150 virtual nodes per unit of weight). A join takes over the

@@ -3,8 +3,8 @@
  * order, and identical on every process that builds it from the same nodes.
  */
 import { InvalidValueError } from '../domain/errors.js';
+import type { PlacementNode } from '../domain/placement-strategy.js';
 import { fnv1a32, type NodeId, type ShardId } from '../domain/values.js';
-import type { PlacementNode } from './strategy.js';
 
 /** Virtual nodes per node of weight 1; enough to keep the spread of 1024 shards within ~±15% per node. */
 export const DEFAULT_VIRTUAL_NODES = 150;

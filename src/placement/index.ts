@@ -1,4 +1,11 @@
 /** Shard placement: the strategy interface, the hash ring and the two strategies. */
+
+export type {
+  PlacementInput,
+  PlacementNode,
+  PlacementResult,
+  PlacementStrategy,
+} from '../domain/placement-strategy.js';
 export { BalancedPlacement } from './balanced-placement.js';
 export { ConsistentHashPlacement } from './consistent-hash-placement.js';
 export {
@@ -8,4 +15,3 @@ export {
   shardPoint,
   virtualNodePoint,
 } from './hash-ring.js';
-export type { PlacementInput, PlacementNode, PlacementResult, PlacementStrategy } from './strategy.js';

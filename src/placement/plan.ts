@@ -6,9 +6,9 @@
 
 import { InvalidValueError } from '../domain/errors.js';
 import type { PlannedMove } from '../domain/events.js';
+import type { PlacementInput, PlacementNode, PlacementResult } from '../domain/placement-strategy.js';
 import { type NodeId, shardCount as validShardCount } from '../domain/values.js';
 import { HashRing, type HashRingOptions, shardPoint, sortedNodes } from './hash-ring.js';
-import type { PlacementInput, PlacementNode, PlacementResult } from './strategy.js';
 
 /** Why a shard is not where it must stay: its owner is Active (0), gone or null (1), or draining (2). */
 export const KEPT = 0;

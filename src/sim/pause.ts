@@ -7,7 +7,7 @@
 import type { AuditLog, BusMessage, MessageBus } from '../ports/bus.js';
 import type { Clock, TimerHandle } from '../ports/clock.js';
 import type { KvBucket, KvBucketOptions, Unsubscribe } from '../ports/kv.js';
-import type { Connection, ConnectionStatus, Transport } from '../ports/transport.js';
+import type { Connection, ConnectionStatus, StoreWarning, Transport } from '../ports/transport.js';
 
 /** Holds a node's callbacks while it is paused and releases them, in order, on resume. */
 export class PauseGate {
@@ -177,6 +177,10 @@ class GatedConnection implements Connection {
       append: (subject, data, msgId) => gated(gate, log.append(subject, data, msgId)),
       read: (fromSeq) => log.read(fromSeq),
     };
+  }
+
+  get storeWarnings(): readonly StoreWarning[] {
+    return this.#inner.storeWarnings;
   }
 
   onStatus(listener: (status: ConnectionStatus) => void): Unsubscribe {

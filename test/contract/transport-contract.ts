@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe } from 'vitest';
 import type { Connection } from '../../src/ports/transport.js';
 import { describeAuditLogContract } from './audit-log.contract.js';
 import { describeBusContract } from './bus.contract.js';
+import { describeConnectionContract } from './connection.contract.js';
 import type { ContractContext, ContractHarness } from './harness.js';
 import { describeKvContract } from './kv.contract.js';
 
@@ -49,5 +50,6 @@ export function describeTransportContract(name: string, setup: () => Promise<Con
     describeKvContract(ctx);
     describeBusContract(ctx);
     describeAuditLogContract(ctx);
+    describeConnectionContract(ctx);
   });
 }

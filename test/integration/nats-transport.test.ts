@@ -16,6 +16,7 @@ import {
   StoreMisconfiguredError,
 } from '../../src/domain/errors.js';
 import type { KvBucket } from '../../src/ports/kv.js';
+import { SimulatedClock } from '../../src/ports/simulated-clock.js';
 import type { ConnectionStatus } from '../../src/ports/transport.js';
 import {
   type NatsCluster,
@@ -144,6 +145,45 @@ describe('store checks', () => {
     expect(text(await c.bus.request('status.echo', bytes('back'), { timeoutMs: 1_000 }))).toBe('back');
     await c.close();
     expect(statuses.at(-1)).toBe('closed');
+  });
+});
+
+describe('time from the injected clock', () => {
+  let server: NatsServerHandle;
+  beforeAll(async () => {
+    server = await startNatsServer();
+  });
+
+  async function openOnClock(clock: SimulatedClock, nodeId: string) {
+    const c = await natsTransport({ servers: server.url, clock, watchProbeMs: 1_000 }).connect(nodeId);
+    opened.push(c);
+    return c;
+  }
+
+  it('runs the watch liveness probe on the injected clock and drops its timer when the watch stops', async () => {
+    const clock = new SimulatedClock();
+    const c = await openOnClock(clock, 'probe-clock');
+    const kv = await c.kv('probe_clock');
+    const unwatch = await kv.watch('k', () => {});
+    expect(clock.pending).toBe(1);
+    expect(clock.nextAt()).toBe(1_000);
+    await clock.advance(1_000);
+    // The probe ran and set the next one, one interval later.
+    expect(clock.pending).toBe(1);
+    expect(clock.nextAt()).toBe(2_000);
+    unwatch();
+    expect(clock.pending).toBe(0);
+  });
+
+  it('drops every watch timer when the connection closes', async () => {
+    const clock = new SimulatedClock();
+    const c = await openOnClock(clock, 'close-clock');
+    const kv = await c.kv('close_clock');
+    await kv.watch('a', () => {});
+    await kv.watch('b', () => {});
+    expect(clock.pending).toBe(2);
+    await c.close();
+    expect(clock.pending).toBe(0);
   });
 });
 

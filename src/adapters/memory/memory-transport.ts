@@ -13,7 +13,7 @@ import {
 import type { AuditLog, MessageBus } from '../../ports/bus.js';
 import { type Clock, systemClock } from '../../ports/clock.js';
 import type { KvBucket, KvBucketOptions, Unsubscribe } from '../../ports/kv.js';
-import type { Connection, ConnectionStatus, Transport } from '../../ports/transport.js';
+import type { Connection, ConnectionStatus, StoreWarning, Transport } from '../../ports/transport.js';
 import { FaultController } from './faults.js';
 import type { Endpoint, Owned, TransportCore } from './internal.js';
 import { Mailbox } from './mailbox.js';
@@ -51,6 +51,8 @@ class MemoryConnectionImpl implements MemoryConnection, Endpoint {
   readonly nodeId: string;
   readonly core: TransportCore;
   readonly bus: MessageBus;
+  /** Nothing to warn about: the memory store keeps every acknowledged write by construction. */
+  readonly storeWarnings: readonly StoreWarning[] = [];
   readonly #onClosed: (c: MemoryConnectionImpl) => void;
   readonly #shared: SharedStores;
   readonly #ops: Mailbox;

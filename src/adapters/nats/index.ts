@@ -19,6 +19,7 @@ export {
   checkServerVersion,
   compareVersions,
   type NatsLogger,
+  type NatsStoreWarning,
   RECOMMENDED_REPLICAS,
   RECOMMENDED_SERVER_VERSION,
   type ServerCheck,

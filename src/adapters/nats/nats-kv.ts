@@ -5,9 +5,10 @@ import type { JetStreamClient } from '@nats-io/jetstream';
 import { type KV, Kvm, type KvStatus, type KvWatchEntry, KvWatchInclude } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { StoppedError, StoreMisconfiguredError } from '../../domain/errors.js';
+import type { Clock, TimerHandle } from '../../ports/clock.js';
 import type { KvBucket, KvBucketOptions, KvChange, KvEntry, Unsubscribe } from '../../ports/kv.js';
 import { mapNatsError } from './errors.js';
-import { checkReplicas, type NatsLogger, type StoreWarning } from './store-checks.js';
+import { checkReplicas, type NatsLogger, type NatsStoreWarning } from './store-checks.js';
 
 /** @internal */
 export interface OpenBucketContext {
@@ -15,11 +16,15 @@ export interface OpenBucketContext {
   readonly js: JetStreamClient;
   readonly clustered: boolean;
   readonly logger: NatsLogger;
+  /** Time for the watch deadlines and timers. */
+  readonly clock: Clock;
   readonly isClosed: () => boolean;
   /** Called with every store warning found while opening. */
-  readonly warn: (w: StoreWarning) => void;
+  readonly warn: (w: NatsStoreWarning) => void;
   /** Restarts live watches after a reconnect (see {@link NatsKvBucket.watch}). */
   readonly onReconnect: (fn: () => void) => Unsubscribe;
+  /** Runs `fn` when the connection closes, so watches drop their timers with it. */
+  readonly onClose: (fn: () => void) => Unsubscribe;
   /** Interval of the watch liveness probe, in ms; 0 disables it. */
   readonly watchProbeMs: number;
 }
@@ -170,14 +175,15 @@ export class NatsKvBucket implements KvBucket {
     // Creating the consumer goes through the cluster's meta leader, which can be slow to answer
     // for a few seconds after a server (re)joins; a timed-out attempt leaves at most an ephemeral
     // consumer that the server removes on its own.
-    const giveUpAt = Date.now() + WATCH_START_BUDGET_MS;
+    const clock = this.ctx.clock;
+    const giveUpAt = clock.now() + WATCH_START_BUDGET_MS;
     for (let attempt = 1; ; attempt++) {
       try {
         await w.start();
         break;
       } catch (err) {
         const mapped = mapNatsError(err, { op: 'watch', key });
-        if (Date.now() >= giveUpAt || !(mapped.code === 'TIMEOUT' || mapped.code === 'TRANSPORT')) {
+        if (clock.now() >= giveUpAt || !(mapped.code === 'TIMEOUT' || mapped.code === 'TRANSPORT')) {
           w.stop();
           throw mapped;
         }
@@ -188,14 +194,14 @@ export class NatsKvBucket implements KvBucket {
       // Resolve only once the current values are delivered: with one value kept per key, a write
       // landing before the consumer sends a key's current value would replace it unseen. Bounded,
       // because keys can expire in between and then nothing at all is sent.
-      let timer: ReturnType<typeof setTimeout> | undefined;
+      let timer: TimerHandle | undefined;
       await Promise.race([
         w.snapshotDelivered,
         new Promise<void>((resolve) => {
-          timer = setTimeout(resolve, SNAPSHOT_WAIT_MS);
+          timer = clock.setTimeout(resolve, SNAPSHOT_WAIT_MS);
         }),
       ]);
-      clearTimeout(timer);
+      clock.clearTimeout(timer);
     }
     return () => w.stop();
   }
@@ -218,14 +224,15 @@ class SupervisedWatch {
   private iter: WatchIterator | null = null;
   private stopped = false;
   private restarting = false;
-  private retryTimer: ReturnType<typeof setTimeout> | null = null;
-  private probeTimer: ReturnType<typeof setInterval> | null = null;
+  private retryTimer: TimerHandle | null = null;
+  private probeTimer: TimerHandle | null = null;
   private probing = false;
   /** True while current values are held back for sorting (the cursor lags on purpose then). */
   private buffering = false;
   /** Newest revision the last probe saw undelivered, or 0. */
   private suspect = 0;
   private readonly offReconnect: Unsubscribe;
+  private readonly offClose: Unsubscribe;
   private snapshotDone: () => void = () => {};
   /** Settles once the first batch of current values has been delivered. */
   readonly snapshotDelivered = new Promise<void>((resolve) => {
@@ -243,10 +250,18 @@ class SupervisedWatch {
     private readonly includeCurrent: boolean,
   ) {
     this.offReconnect = ctx.onReconnect(() => this.restart('reconnect'));
-    if (ctx.watchProbeMs > 0) {
-      this.probeTimer = setInterval(() => void this.probe(), ctx.watchProbeMs);
-      this.probeTimer.unref?.();
-    }
+    this.offClose = ctx.onClose(() => this.stop());
+    this.scheduleProbe();
+  }
+
+  /** Sets the next liveness probe, one interval from now (the clock port has no interval timer). */
+  private scheduleProbe(): void {
+    if (this.stopped || this.ctx.watchProbeMs <= 0 || this.ctx.isClosed()) return;
+    this.probeTimer = this.ctx.clock.setTimeout(() => {
+      // Rescheduled before probing, so a slow probe does not stretch the interval.
+      this.scheduleProbe();
+      void this.probe();
+    }, this.ctx.watchProbeMs);
   }
 
   async start(): Promise<void> {
@@ -296,12 +311,12 @@ class SupervisedWatch {
     // never arrive, so a timer ends the wait too.
     this.held = fresh ? [] : null;
     this.buffering = fresh;
-    let timer: ReturnType<typeof setTimeout> | undefined;
+    const clock = this.ctx.clock;
+    let timer: TimerHandle | undefined;
     if (fresh) {
-      timer = setTimeout(() => {
+      timer = clock.setTimeout(() => {
         if (it === this.iter) this.flushHeld();
       }, SNAPSHOT_WAIT_MS);
-      timer.unref?.();
     }
     try {
       for await (const e of it) {
@@ -316,7 +331,7 @@ class SupervisedWatch {
     } catch (err) {
       this.ctx.logger.debug({ bucket: this.bucket, key: this.key, err }, 'kv watch consumer failed');
     } finally {
-      clearTimeout(timer);
+      if (timer !== undefined) clock.clearTimeout(timer);
     }
     if (!this.stopped && it === this.iter) this.restart('consumer ended');
   }
@@ -363,12 +378,12 @@ class SupervisedWatch {
         this.restarting = false;
       },
       (err: unknown) => {
-        if (this.stopped) return;
+        // A closed connection never comes back: retrying would only keep a timer alive.
+        if (this.stopped || this.ctx.isClosed()) return;
         // The stream may have no leader for several seconds after a server dies: keep trying.
         const delay = Math.min(2_000, 100 * 2 ** attempt);
         this.ctx.logger.debug({ bucket: this.bucket, key: this.key, err, delay }, 'kv watch restart failed');
-        this.retryTimer = setTimeout(() => this.restart(why, attempt + 1), delay);
-        this.retryTimer.unref?.();
+        this.retryTimer = this.ctx.clock.setTimeout(() => this.restart(why, attempt + 1), delay);
       },
     );
   }
@@ -377,8 +392,11 @@ class SupervisedWatch {
     if (this.stopped) return;
     this.stopped = true;
     this.offReconnect();
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    if (this.probeTimer) clearInterval(this.probeTimer);
+    this.offClose();
+    if (this.retryTimer !== null) this.ctx.clock.clearTimeout(this.retryTimer);
+    if (this.probeTimer !== null) this.ctx.clock.clearTimeout(this.probeTimer);
+    this.retryTimer = null;
+    this.probeTimer = null;
     this.iter?.stop();
     this.iter = null;
   }

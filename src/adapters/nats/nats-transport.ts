@@ -11,13 +11,14 @@ import {
 } from '@nats-io/transport-node';
 import { StoppedError } from '../../domain/errors.js';
 import type { AuditLog } from '../../ports/bus.js';
+import { type Clock, systemClock } from '../../ports/clock.js';
 import type { KvBucketOptions, Unsubscribe } from '../../ports/kv.js';
 import type { Connection, ConnectionStatus, Transport } from '../../ports/transport.js';
 import { mapNatsError } from './errors.js';
 import { type AuditLogOptions, openNatsAuditLog } from './nats-audit-log.js';
 import { NatsBus } from './nats-bus.js';
 import { type NatsKvBucket, openNatsBucket } from './nats-kv.js';
-import { checkServer, type NatsLogger, type StoreWarning, silentLogger } from './store-checks.js';
+import { checkServer, type NatsLogger, type NatsStoreWarning, silentLogger } from './store-checks.js';
 
 /**
  * Options of {@link natsTransport}: every NATS connection option passes through (`servers`,
@@ -40,6 +41,12 @@ export interface NatsTransportOptions extends NodeConnectionOptions {
    * instead of after the client's two missed 30 s heartbeats. Costs one read per watch per interval.
    */
   readonly watchProbeMs?: number;
+  /**
+   * Source of time for the adapter's own timers and deadlines (watch probes, watch restarts, waits
+   * for current values). Default: the system clock. The client's own timers (request timeouts,
+   * pings, reconnects) stay on real time: they pace a real socket.
+   */
+  readonly clock?: Clock;
 }
 
 /** Defaults applied under the caller's options. */
@@ -73,7 +80,7 @@ export interface NatsConnectionHandle extends Connection {
   /** Whether the server is part of a cluster. */
   readonly clustered: boolean;
   /** Store warnings found so far (server version at connect; replicas when opening buckets). */
-  readonly storeWarnings: readonly StoreWarning[];
+  readonly storeWarnings: readonly NatsStoreWarning[];
   kv(bucket: string, opts?: KvBucketOptions): Promise<NatsKvBucket>;
 }
 
@@ -99,7 +106,14 @@ function statusOf(s: Status): ConnectionStatus | null {
  * @throws StoreMisconfiguredError from `connect` when JetStream is not enabled.
  */
 export function natsTransport(opts: NatsTransportOptions = {}): NatsTransport {
-  const { logger: givenLogger, operationTimeoutMs, auditLog: auditOpts, watchProbeMs, ...connOpts } = opts;
+  const {
+    logger: givenLogger,
+    operationTimeoutMs,
+    auditLog: auditOpts,
+    watchProbeMs,
+    clock,
+    ...connOpts
+  } = opts;
   const logger = givenLogger ?? silentLogger;
   return {
     kind: 'nats',
@@ -122,6 +136,7 @@ export function natsTransport(opts: NatsTransportOptions = {}): NatsTransport {
           [...check.warnings],
           {
             logger,
+            clock: clock ?? systemClock,
             watchProbeMs: watchProbeMs ?? 1_000,
             ...(auditOpts ? { auditOpts } : {}),
           },
@@ -138,7 +153,9 @@ class NatsConnectionImpl implements NatsConnectionHandle {
   readonly bus: NatsBus;
   private readonly listeners = new Set<(s: ConnectionStatus) => void>();
   private readonly reconnectHooks = new Set<() => void>();
+  private readonly closeHooks = new Set<() => void>();
   private readonly logger: NatsLogger;
+  private readonly clock: Clock;
   private readonly auditOpts: AuditLogOptions | undefined;
   private readonly watchProbeMs: number;
   private closed = false;
@@ -150,10 +167,11 @@ class NatsConnectionImpl implements NatsConnectionHandle {
     private readonly jsm: JetStreamManager,
     readonly serverVersion: string,
     readonly clustered: boolean,
-    readonly storeWarnings: StoreWarning[],
-    o: { logger: NatsLogger; watchProbeMs: number; auditOpts?: AuditLogOptions },
+    readonly storeWarnings: NatsStoreWarning[],
+    o: { logger: NatsLogger; clock: Clock; watchProbeMs: number; auditOpts?: AuditLogOptions },
   ) {
     this.logger = o.logger;
+    this.clock = o.clock;
     this.auditOpts = o.auditOpts;
     this.watchProbeMs = o.watchProbeMs;
     this.bus = new NatsBus(nc, this.logger);
@@ -195,12 +213,17 @@ class NatsConnectionImpl implements NatsConnectionHandle {
         js: this.js,
         clustered: this.clustered,
         logger: this.logger,
+        clock: this.clock,
         isClosed: () => this.closed || this.nc.isClosed(),
         watchProbeMs: this.watchProbeMs,
         warn: (w) => this.storeWarnings.push(w),
         onReconnect: (fn) => {
           this.reconnectHooks.add(fn);
           return () => this.reconnectHooks.delete(fn);
+        },
+        onClose: (fn) => {
+          this.closeHooks.add(fn);
+          return () => this.closeHooks.delete(fn);
         },
       },
       bucket,
@@ -224,6 +247,9 @@ class NatsConnectionImpl implements NatsConnectionHandle {
     if (this.closed) return;
     this.closed = true;
     this.reconnectHooks.clear();
+    // Watches stop with the connection: their probe and retry timers would otherwise outlive it.
+    for (const fn of [...this.closeHooks]) fn();
+    this.closeHooks.clear();
     try {
       await this.nc.close();
     } finally {

@@ -7,6 +7,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { jserrors } from '@nats-io/jetstream/internal';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { StoreMisconfiguredError } from '../../domain/errors.js';
+import type { StoreWarning } from '../../ports/transport.js';
 
 /** Oldest nats-server release we do not warn about (see {@link checkServer}). */
 export const RECOMMENDED_SERVER_VERSION = '2.10.23';
@@ -14,12 +15,12 @@ export const RECOMMENDED_SERVER_VERSION = '2.10.23';
 /** Fewest replicas we do not warn about on a clustered server. */
 export const RECOMMENDED_REPLICAS = 3;
 
-/** A finding of the store checks; logged as a warning and returned as data. */
-export interface StoreWarning {
+/** A finding of the NATS store checks; logged as a warning and returned as data. */
+export interface NatsStoreWarning extends StoreWarning {
   readonly code: 'SERVER_VERSION' | 'REPLICAS';
-  readonly message: string;
-  readonly details: Readonly<Record<string, unknown>>;
 }
+
+export type { StoreWarning };
 
 /** The logger the NATS adapter writes to; a pino `Logger` fits. */
 export interface NatsLogger {
@@ -49,7 +50,7 @@ export function compareVersions(a: string, b: string): number {
 }
 
 /** Warns when `version` is older than {@link RECOMMENDED_SERVER_VERSION}. Pure. */
-export function checkServerVersion(version: string): StoreWarning[] {
+export function checkServerVersion(version: string): NatsStoreWarning[] {
   if (compareVersions(version, RECOMMENDED_SERVER_VERSION) >= 0) return [];
   return [
     {
@@ -65,7 +66,7 @@ export function checkServerVersion(version: string): StoreWarning[] {
 }
 
 /** Warns when a bucket on a clustered server keeps fewer than {@link RECOMMENDED_REPLICAS} copies. Pure. */
-export function checkReplicas(bucket: string, replicas: number, clustered: boolean): StoreWarning[] {
+export function checkReplicas(bucket: string, replicas: number, clustered: boolean): NatsStoreWarning[] {
   if (!clustered || replicas >= RECOMMENDED_REPLICAS) return [];
   return [
     {
@@ -83,7 +84,7 @@ export interface ServerCheck {
   readonly version: string;
   /** Whether the server is part of a cluster (reports a cluster name). */
   readonly clustered: boolean;
-  readonly warnings: readonly StoreWarning[];
+  readonly warnings: readonly NatsStoreWarning[];
   /** A JetStream manager, proven to answer. */
   readonly jsm: JetStreamManager;
 }

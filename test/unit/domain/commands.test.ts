@@ -18,9 +18,9 @@ import {
 import { CommandRejectedError } from '../../../src/domain/errors.js';
 import type { NodeFailed, RebalancingCompleted, ShardAssigned } from '../../../src/domain/events.js';
 import { checkInvariants } from '../../../src/domain/invariants.js';
+import type { PlacementStrategy } from '../../../src/domain/placement-strategy.js';
 import type { ClusterState } from '../../../src/domain/state.js';
 import { initialClusterState } from '../../../src/domain/state.js';
-import type { PlacementStrategy } from '../../../src/placement/strategy.js';
 import { accepted, bootstrapped, LeastLoadedTestPlacement, rejected, run, stampFor } from './fixtures.js';
 
 const leader = stampFor('n1', 5_000);

@@ -22,11 +22,11 @@ import {
 import type { DomainEvent, EventStamp } from '../../../src/domain/events.js';
 import { parseDomainEvent } from '../../../src/domain/events.js';
 import { checkInvariants } from '../../../src/domain/invariants.js';
+import type { PlacementStrategy } from '../../../src/domain/placement-strategy.js';
 import type { ClusterState } from '../../../src/domain/state.js';
 import { initialClusterState, nodesWithStatus } from '../../../src/domain/state.js';
 import type { NodeId } from '../../../src/domain/values.js';
 import { BalancedPlacement, ConsistentHashPlacement } from '../../../src/placement/index.js';
-import type { PlacementStrategy } from '../../../src/placement/strategy.js';
 import { LeastLoadedTestPlacement, withoutIds } from './fixtures.js';
 
 const seed =

@@ -7,10 +7,14 @@ import { applyAll } from '../../../src/domain/apply.js';
 import type { CommandResult, Rejection } from '../../../src/domain/commands.js';
 import { electLeader, joinCluster, rebalanceShards } from '../../../src/domain/commands.js';
 import type { DomainEvent, EventStamp, PlannedMove } from '../../../src/domain/events.js';
+import type {
+  PlacementInput,
+  PlacementResult,
+  PlacementStrategy,
+} from '../../../src/domain/placement-strategy.js';
 import type { ClusterState } from '../../../src/domain/state.js';
 import { initialClusterState } from '../../../src/domain/state.js';
 import type { NodeId } from '../../../src/domain/values.js';
-import type { PlacementInput, PlacementResult, PlacementStrategy } from '../../../src/placement/strategy.js';
 
 /** A stamp whose ids count up from 1: `${origin}-${n}`. */
 export function stampFor(origin: NodeId, now = 1_000): EventStamp {
