@@ -18,10 +18,10 @@ import {
 } from '../src/domain/commands.js';
 import { isInvariantViolation } from '../src/domain/errors.js';
 import type { DomainEvent, EventStamp, RebalanceReason } from '../src/domain/events.js';
+import type { PlacementStrategy } from '../src/domain/placement-strategy.js';
 import type { ClusterState } from '../src/domain/state.js';
 import type { NodeId, ShardId, Term } from '../src/domain/values.js';
 import { BalancedPlacement, ConsistentHashPlacement } from '../src/placement/index.js';
-import type { PlacementStrategy } from '../src/placement/strategy.js';
 
 /** Placement strategies by name; the name travels in machine context, which must stay serializable. */
 export const STRATEGIES: Readonly<Record<string, PlacementStrategy>> = {
