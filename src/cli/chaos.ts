@@ -4,11 +4,9 @@
  * in a checkout as a development dependency); compiled `.js` scenarios run anywhere.
  */
 import { parseArgs } from 'node:util';
-import type { TimingConfig } from '../config.js';
-import { InvalidValueError } from '../domain/errors.js';
 import { loadScenario } from '../sim/scenario-loader.js';
 import { SimHarness } from '../sim/sim-harness.js';
-import { parseDuration } from './simulate.js';
+import { parsePositiveInt, parseTimingOverrides, UsageError } from './flags.js';
 
 const HELP = `usage: aether chaos <scenario.ts|scenario.js> [options]
 
@@ -17,7 +15,7 @@ cluster simulated in this process, with the invariant checker running throughout
 
 options:
   --seed N          seed of the run (default 1)
-  --timing K=V,...  timing overrides in ms, e.g. leaseTtlMs=3000
+  --timing K=D,...  timing overrides, e.g. leaseTtlMs=3s,renewIntervalMs=500ms
   --shards N        shard count (default 1024)
   -v, --verbose     print the run's log
   -h, --help        this help`;
@@ -40,20 +38,17 @@ export async function chaos(argv: readonly string[]): Promise<number> {
     return 0;
   }
   const file = positionals[0];
-  if (file === undefined) throw new InvalidValueError(`a scenario file is required\n\n${HELP}`);
+  if (file === undefined) throw new UsageError(`a scenario file is required\n\n${HELP}`);
   const seed = Number(values.seed ?? 1);
-  if (!Number.isInteger(seed)) throw new InvalidValueError('--seed must be an integer');
-  const timing: Record<string, number> = {};
-  for (const pair of (values.timing ?? '').split(',').filter(Boolean)) {
-    const [k, v] = pair.split('=');
-    if (!k || v === undefined) throw new InvalidValueError(`bad timing "${pair}" (use key=ms)`);
-    timing[k] = parseDuration(v);
-  }
+  if (!Number.isInteger(seed))
+    throw new UsageError(`--seed: expected an integer, got ${JSON.stringify(values.seed)}`);
+  const timing = values.timing === undefined ? {} : parseTimingOverrides('--timing', values.timing);
+  const shardCount = parsePositiveInt('--shards', values.shards);
   const scenario = await loadScenario(file);
   const h = await SimHarness.create({
     seed,
-    timing: timing as Partial<TimingConfig>,
-    ...(values.shards ? { shardCount: Number(values.shards) } : {}),
+    timing,
+    ...(shardCount !== undefined ? { shardCount } : {}),
   });
   const wall0 = performance.now();
   const t0 = h.now();

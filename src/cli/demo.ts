@@ -10,6 +10,7 @@ import { InvalidConfigError } from '../domain/errors.js';
 import type { DomainEvent } from '../domain/events.js';
 import { checkInvariants } from '../domain/invariants.js';
 import type { Relay } from '../visualizer/relay.js';
+import { checkBound, type StoryBounds, storyBounds } from './demo-bounds.js';
 import { type HistoryEntry, LocalCluster } from './local-cluster.js';
 
 interface StepResult {
@@ -34,7 +35,13 @@ options:
                     d drain a follower, a add a node, q quit
   -h, --help        this text`;
 
-export async function demo(argv: readonly string[]): Promise<number> {
+/** What a caller other than the command line may change about the story. */
+export interface DemoOptions {
+  /** Bounds over those derived from the timing (a test tightens one to see the story fail). */
+  readonly bounds?: Partial<StoryBounds>;
+}
+
+export async function demo(argv: readonly string[], options: DemoOptions = {}): Promise<number> {
   const { values } = parseArgs({
     args: [...argv],
     options: {
@@ -100,6 +107,12 @@ export async function demo(argv: readonly string[]): Promise<number> {
   };
 
   const t = FAST_TIMING;
+  const bounds: StoryBounds = { ...storyBounds(t), ...options.bounds };
+  /** Fails the step when the measured time exceeds its bound. */
+  const holdBound = (measuredMs: number, boundMs: number, what: string) => {
+    const over = checkBound(measuredMs, boundMs, what);
+    if (over !== null) throw new Error(over);
+  };
   const story: [string, () => Promise<string>][] = [
     [
       `startup: ${nodes} nodes elect one leader and own every shard`,
@@ -142,15 +155,18 @@ export async function demo(argv: readonly string[]): Promise<number> {
         const old = cluster.leader()!;
         const since = cluster.clock.now();
         await cluster.crash(old.nodeId);
-        const took = await cluster.waitFor(
+        await cluster.waitFor(
           () => cluster.leader() !== undefined && cluster.leader() !== old && cluster.settled(),
           t.leaseTtlMs + t.renewIntervalMs + 3_000,
           'a new leader',
         );
         const elected = cluster.eventsSince('LeaderElected', since);
         if (elected.length !== 1) throw new Error(`${elected.length} elections after the crash`);
+        // The bound is on the election; the wait above also covers the settling after it.
+        const took = elected[0]!.at - since;
+        holdBound(took, bounds.leaderTakeoverMs, 'the new leader after the crash');
         const l = cluster.leader()!;
-        return `${old.nodeId} crashed; ${l.nodeId} leads term ${l.leader()?.term} after ${took} ms (bound ${t.leaseTtlMs + t.renewIntervalMs} ms)`;
+        return `${old.nodeId} crashed; ${l.nodeId} leads term ${l.leader()?.term} after ${took} ms (bound ${bounds.leaderTakeoverMs} ms)`;
       },
     ],
     [
@@ -185,10 +201,12 @@ export async function demo(argv: readonly string[]): Promise<number> {
           'failure detection and recovery',
         );
         const failed = cluster.eventsSince('NodeFailed', since)[0]!;
+        const detected = failed.at - since;
+        holdBound(detected, bounds.failureDetectionMs, 'the failure detection');
         const recovered = cluster
           .eventsSince('ShardAssigned', since)
           .filter((e) => e.event.reason === 'recovery');
-        return `${target.nodeId} marked Failed after ${failed.at - since} ms; ${recovered.length} shards recovered`;
+        return `${target.nodeId} marked Failed after ${detected} ms (bound ${bounds.failureDetectionMs} ms); ${recovered.length} shards recovered`;
       },
     ],
   ];

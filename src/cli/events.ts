@@ -1,11 +1,7 @@
 /**
  * `aether events`: prints a cluster's domain events from its audit stream — history from a
  * sequence, a time or the start, and optionally the live events after it.
- *
- * Also home of the NATS connection flags shared with `aether node`, because this module is the
- * lighter of the two (no runtime, no statecharts).
  */
-import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import {
   type ConsumerMessages,
@@ -14,110 +10,19 @@ import {
   jetstreamManager,
   type OrderedConsumerOptions,
 } from '@nats-io/jetstream';
-import {
-  connect,
-  credsAuthenticator,
-  type NatsConnection,
-  type NodeConnectionOptions,
-} from '@nats-io/transport-node';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { NATS_DEFAULTS } from '../adapters/nats/nats-transport.js';
 import { DOMAIN_EVENT_TYPES, type DomainEvent, parseDomainEvent } from '../domain/events.js';
 import { isNodeId } from '../domain/values.js';
 import { names } from '../protocol/names.js';
-
-/** A wrong command line: the message names the flag; the command exits with code 2. */
-export class UsageError extends Error {
-  override readonly name = 'UsageError';
-}
-
-/** The NATS connection flags of every command that talks to NATS. */
-export const NATS_FLAGS = {
-  nats: { type: 'string' },
-  user: { type: 'string' },
-  pass: { type: 'string' },
-  token: { type: 'string' },
-  creds: { type: 'string' },
-  'tls-ca': { type: 'string' },
-  'tls-cert': { type: 'string' },
-  'tls-key': { type: 'string' },
-} as const;
-
-export const NATS_FLAGS_HELP = `NATS connection:
-  --nats URL[,URL...]   servers (default $NATS_URL or nats://127.0.0.1:4222)
-  --user NAME           user (default $NATS_USER); needs --pass
-  --pass SECRET         password (default $NATS_PASSWORD)
-  --token SECRET        token (default $NATS_TOKEN)
-  --creds FILE          credentials file (JWT + nkey seed; default $NATS_CREDS)
-  --tls-ca FILE         CA certificate to verify the server with (implies TLS)
-  --tls-cert FILE       client certificate (with --tls-key)
-  --tls-key FILE        client key (with --tls-cert)`;
-
-type NatsFlagValues = { [K in keyof typeof NATS_FLAGS]?: string | undefined };
-
-function readableFile(flag: string, path: string): string {
-  if (!existsSync(path)) throw new UsageError(`--${flag}: file not found: ${path}`);
-  return path;
-}
-
-/**
- * Turns the NATS flags (falling back to the usual `NATS_*` environment variables) into client
- * connection options. @throws UsageError naming the flag when they are inconsistent.
- */
-export function natsConnectionOptions(
-  v: NatsFlagValues,
-  env: NodeJS.ProcessEnv = process.env,
-): NodeConnectionOptions {
-  const raw = v.nats ?? (env.NATS_URL || undefined) ?? 'nats://127.0.0.1:4222';
-  const servers = raw
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s !== '');
-  if (servers.length === 0) throw new UsageError('--nats: no server given');
-  for (const s of servers) {
-    const url = /^[a-z]+:\/\//i.test(s) ? s : `nats://${s}`;
-    let parsed: URL;
-    try {
-      parsed = new URL(url);
-    } catch {
-      throw new UsageError(`--nats: not a server URL: ${JSON.stringify(s)}`);
-    }
-    if (!['nats:', 'tls:'].includes(parsed.protocol) || parsed.hostname === '') {
-      throw new UsageError(`--nats: expected nats://host:port or tls://host:port, got ${JSON.stringify(s)}`);
-    }
-  }
-  const opts: { -readonly [K in keyof NodeConnectionOptions]: NodeConnectionOptions[K] } = { servers };
-  const user = v.user ?? (env.NATS_USER || undefined);
-  const pass = v.pass ?? (env.NATS_PASSWORD || undefined);
-  const token = v.token ?? (env.NATS_TOKEN || undefined);
-  const creds = v.creds ?? (env.NATS_CREDS || undefined);
-  const methods = [user !== undefined, token !== undefined, creds !== undefined].filter(Boolean).length;
-  if (methods > 1) throw new UsageError('--user, --token and --creds exclude each other: give one');
-  if (user !== undefined) {
-    if (pass === undefined) throw new UsageError('--user needs --pass (or $NATS_PASSWORD)');
-    opts.user = user;
-    opts.pass = pass;
-  } else if (v.pass !== undefined) {
-    throw new UsageError('--pass needs --user');
-  }
-  if (token !== undefined) opts.token = token;
-  if (creds !== undefined) {
-    const data = readFileSync(readableFile('creds', creds));
-    opts.authenticator = credsAuthenticator(new Uint8Array(data));
-  }
-  const ca = v['tls-ca'];
-  const cert = v['tls-cert'];
-  const key = v['tls-key'];
-  if ((cert === undefined) !== (key === undefined))
-    throw new UsageError('--tls-cert and --tls-key go together: give both');
-  if (ca !== undefined || cert !== undefined) {
-    opts.tls = {
-      ...(ca !== undefined ? { caFile: readableFile('tls-ca', ca) } : {}),
-      ...(cert !== undefined ? { certFile: readableFile('tls-cert', cert) } : {}),
-      ...(key !== undefined ? { keyFile: readableFile('tls-key', key) } : {}),
-    };
-  }
-  return opts;
-}
+import {
+  durationMs,
+  isParseArgsError,
+  NATS_FLAGS,
+  NATS_FLAGS_HELP,
+  natsTransportOptions,
+  UsageError,
+} from './flags.js';
 
 /** Where `aether events` starts reading. */
 export type Since =
@@ -125,8 +30,6 @@ export type Since =
   | { kind: 'new' }
   | { kind: 'seq'; seq: number }
   | { kind: 'time'; at: Date };
-
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
 /**
  * Parses `--since`: `all`, `new`, a stream sequence (`42`), a duration back from `now` (`90s`,
@@ -140,9 +43,9 @@ export function parseSince(value: string, now: number): Since {
     if (seq < 1 || !Number.isSafeInteger(seq)) throw new UsageError('--since: a sequence starts at 1');
     return { kind: 'seq', seq };
   }
-  const rel = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(value);
-  if (rel?.[1] && rel[2])
-    return { kind: 'time', at: new Date(now - Number(rel[1]) * (UNIT_MS[rel[2]] ?? 0)) };
+  // Plain digits were a sequence above, so a duration here has a unit.
+  const back = durationMs(value);
+  if (back !== null) return { kind: 'time', at: new Date(now - back) };
   const at = Date.parse(value);
   if (/^\d{4}-\d{2}-\d{2}/.test(value) && Number.isFinite(at)) return { kind: 'time', at: new Date(at) };
   throw new UsageError(
@@ -246,7 +149,7 @@ export async function events(argv: readonly string[]): Promise<number> {
           `--type: unknown event type ${JSON.stringify(t)} (known: ${DOMAIN_EVENT_TYPES.join(', ')})`,
         );
     }
-    const connOpts = natsConnectionOptions(values);
+    const connOpts = await natsTransportOptions(values);
     const n = names(values.cluster);
 
     nc = await connect({ ...NATS_DEFAULTS, name: `aether-events-${values.cluster}`, ...connOpts });
@@ -330,7 +233,7 @@ export async function events(argv: readonly string[]): Promise<number> {
       console.error(`aether events: ${err.message}\n\nRun "aether events --help" for the options.`);
       return 2;
     }
-    if (err instanceof TypeError && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS')) {
+    if (isParseArgsError(err)) {
       console.error(`aether events: ${err.message}`);
       return 2;
     }

@@ -4,6 +4,7 @@
  * `aether demo` does not pay for the NATS client and `aether node` does not load the visualizer.
  */
 import { ClusterError } from '../domain/errors.js';
+import { isParseArgsError, UsageError } from './flags.js';
 
 /** A subcommand: parses its own arguments and resolves with the process exit code. */
 export type Subcommand = (argv: readonly string[]) => Promise<number>;
@@ -55,8 +56,11 @@ export async function main(argv: readonly string[]): Promise<number> {
   try {
     return await (await cmd.load())(rest);
   } catch (err) {
+    // A wrong command line (or a config the library rejects) is the caller's to fix: exit 2.
     if (
+      err instanceof UsageError ||
       err instanceof ClusterError ||
+      isParseArgsError(err) ||
       (err instanceof Error && err.name === 'TypeError' && /parseArgs|option/i.test(err.message))
     ) {
       console.error(`aether ${name}: ${err.message}`);

@@ -5,13 +5,23 @@
  */
 import { parseArgs } from 'node:util';
 import { type Logger, pino } from 'pino';
-import { natsTransport } from '../adapters/nats/nats-transport.js';
+import { type NatsTransportOptions, natsTransport } from '../adapters/nats/nats-transport.js';
 import type { NatsLogger } from '../adapters/nats/store-checks.js';
 import { DEFAULT_TIMING, FAST_TIMING, resolveTiming, type TimingConfig } from '../config.js';
 import { InvalidConfigError, StoppedError } from '../domain/errors.js';
 import { isNodeId } from '../domain/values.js';
+import type { Transport } from '../ports/transport.js';
 import { type ClusterNode, createClusterNode } from '../runtime/cluster-node.js';
-import { NATS_FLAGS, NATS_FLAGS_HELP, natsConnectionOptions, UsageError } from './events.js';
+import type { ClusterNodeOptions } from '../runtime/options.js';
+import {
+  isParseArgsError,
+  NATS_FLAGS,
+  NATS_FLAGS_HELP,
+  natsTransportOptions,
+  parsePositiveDuration,
+  parsePositiveInt,
+  UsageError,
+} from './flags.js';
 
 /** Timing flags and the field each sets. */
 const TIMING_FLAGS = {
@@ -44,10 +54,11 @@ Prints one status line per change on stdout:
   --placement P           balanced (default) or consistent-hash
   --replicas R            replicas of the buckets and audit stream when created (3 on a 3-server cluster)
   --timing fast|default   timing preset (default: default; fast = 2 s lease for demos and tests)
-  --lease-ttl MS          lease TTL                 --renew MS            renew interval
-  --renew-deadline MS     leader steps down after   --retry MS            retry interval
-  --heartbeat MS          heartbeat interval        --failure-timeout MS  node failure timeout
-  --handoff-timeout MS    hand-off timeout          --request-timeout MS  store/request timeout
+  durations over the preset (500ms, 2s, 1m, or plain milliseconds):
+  --lease-ttl D           lease TTL                 --renew D             renew interval
+  --renew-deadline D      leader steps down after   --retry D             retry interval
+  --heartbeat D           heartbeat interval        --failure-timeout D   node failure timeout
+  --handoff-timeout D     hand-off timeout          --request-timeout D   store/request timeout
   --json                  status as one JSON object per line
   --log-file PATH         pino logs to this file (default: stderr)
   --log-level LEVEL       ${LOG_LEVELS.join(', ')} (default info)
@@ -55,13 +66,6 @@ Prints one status line per change on stdout:
 ${NATS_FLAGS_HELP}
 
 Exit codes: 0 after a graceful stop, 1 on a store or connection failure, 2 on invalid options.`;
-
-function positiveInt(flag: string, raw: string | undefined): number | undefined {
-  if (raw === undefined) return undefined;
-  if (!/^\d+$/.test(raw) || Number(raw) < 1)
-    throw new UsageError(`--${flag}: expected a positive integer, got ${JSON.stringify(raw)}`);
-  return Number(raw);
-}
 
 /** Reads the timing flags over a preset; a bad combination names the flags, not the fields. */
 export function timingFromFlags(
@@ -74,7 +78,8 @@ export function timingFromFlags(
     throw new UsageError(`--timing: expected fast or default, got ${JSON.stringify(preset)}`);
   const partial: Partial<Record<keyof TimingConfig, number>> = {};
   for (const [flag, field] of Object.entries(TIMING_FLAGS)) {
-    const v = positiveInt(flag, flags[flag as keyof typeof TIMING_FLAGS]);
+    const raw = flags[flag as keyof typeof TIMING_FLAGS];
+    const v = raw === undefined ? undefined : parsePositiveDuration(`--${flag}`, raw);
     if (v !== undefined) partial[field] = v;
   }
   try {
@@ -165,78 +170,129 @@ function transient(err: unknown): boolean {
   return code === 'TRANSPORT' && /no responders/i.test((err as Error).message);
 }
 
+const PLACEMENTS = ['balanced', 'consistent-hash'] as const;
+
+/** What the `aether node` flags ask for, checked. */
+export interface NodeSettings {
+  readonly cluster: string;
+  readonly id: string;
+  readonly shards: number | undefined;
+  readonly weight: number | undefined;
+  readonly placement: (typeof PLACEMENTS)[number] | undefined;
+  readonly replicas: number | undefined;
+  readonly timing: TimingConfig;
+  readonly nats: NatsTransportOptions;
+  readonly json: boolean;
+  readonly logFile: string | undefined;
+  readonly logLevel: string;
+}
+
+/**
+ * Parses `--weight`: a plain decimal number in (0, 1000] (no hex, exponent or sign, which `Number`
+ * would take); `undefined` passes through. @throws UsageError naming the flag.
+ */
+export function parseWeight(raw: string | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  const w = Number(raw);
+  if (!/^\d+(\.\d+)?$/.test(raw) || !(w > 0 && w <= 1000))
+    throw new UsageError(`--weight: a number in (0, 1000], got ${JSON.stringify(raw)}`);
+  return w;
+}
+
+/**
+ * Reads and checks the command line of `aether node`; `'help'` when help was asked.
+ * @throws UsageError naming the flag, or parseArgs's TypeError for an unknown flag.
+ */
+export async function parseNodeFlags(
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<NodeSettings | 'help'> {
+  const { values } = parse(argv);
+  if (values.help) return 'help';
+  if (values.cluster === undefined) throw new UsageError('--cluster is required');
+  if (values.id === undefined) throw new UsageError('--id is required');
+  for (const flag of ['cluster', 'id'] as const) {
+    if (!isNodeId(values[flag]))
+      throw new UsageError(
+        `--${flag}: 1-64 letters, digits, "_" or "-", got ${JSON.stringify(values[flag])}`,
+      );
+  }
+  const logLevel = values['log-level'] ?? 'info';
+  if (!LOG_LEVELS.includes(logLevel))
+    throw new UsageError(`--log-level: one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`);
+  const placement = values.placement;
+  if (placement !== undefined && !(PLACEMENTS as readonly string[]).includes(placement))
+    throw new UsageError(`--placement: balanced or consistent-hash, got ${JSON.stringify(placement)}`);
+  const replicas = parsePositiveInt('--replicas', values.replicas);
+  if (replicas !== undefined && replicas > 5) throw new UsageError(`--replicas: at most 5, got ${replicas}`);
+  return {
+    cluster: values.cluster,
+    id: values.id,
+    shards: parsePositiveInt('--shards', values.shards),
+    weight: parseWeight(values.weight),
+    placement: placement as NodeSettings['placement'],
+    replicas,
+    timing: timingFromFlags(values.timing, values),
+    nats: await natsTransportOptions(values, env),
+    json: values.json === true,
+    logFile: values['log-file'],
+    logLevel,
+  };
+}
+
+/** The options of `createClusterNode` for these settings, over the given transport and logger. */
+export function clusterNodeOptions(
+  s: NodeSettings,
+  transport: Transport,
+  logger: Logger,
+): ClusterNodeOptions {
+  return {
+    nodeId: s.id,
+    cluster: s.cluster,
+    transport,
+    timing: s.timing,
+    logger,
+    ...(s.shards !== undefined ? { shardCount: s.shards } : {}),
+    ...(s.replicas !== undefined ? { replicas: s.replicas } : {}),
+    ...(s.weight !== undefined ? { weight: s.weight } : {}),
+    ...(s.placement !== undefined ? { placement: s.placement } : {}),
+  };
+}
+
 /** The `aether node` subcommand. */
 export async function node(argv: readonly string[]): Promise<number> {
-  let values: ReturnType<typeof parse>['values'];
-  let timing: TimingConfig;
-  let connOpts: ReturnType<typeof natsConnectionOptions>;
+  let settings: NodeSettings;
   try {
-    values = parse(argv).values;
-    if (values.help) {
+    const parsed = await parseNodeFlags(argv);
+    if (parsed === 'help') {
       console.log(HELP);
       return 0;
     }
-    if (values.cluster === undefined) throw new UsageError('--cluster is required');
-    if (values.id === undefined) throw new UsageError('--id is required');
-    for (const flag of ['cluster', 'id'] as const) {
-      if (!isNodeId(values[flag]))
-        throw new UsageError(
-          `--${flag}: 1-64 letters, digits, "_" or "-", got ${JSON.stringify(values[flag])}`,
-        );
-    }
-    if (!LOG_LEVELS.includes(values['log-level'] ?? 'info'))
-      throw new UsageError(
-        `--log-level: one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(values['log-level'])}`,
-      );
-    if (values.placement !== undefined && !['balanced', 'consistent-hash'].includes(values.placement))
-      throw new UsageError(
-        `--placement: balanced or consistent-hash, got ${JSON.stringify(values.placement)}`,
-      );
-    const weight = values.weight === undefined ? undefined : Number(values.weight);
-    if (weight !== undefined && !(Number.isFinite(weight) && weight > 0 && weight <= 1000))
-      throw new UsageError(`--weight: a number in (0, 1000], got ${JSON.stringify(values.weight)}`);
-    timing = timingFromFlags(values.timing, values);
-    connOpts = natsConnectionOptions(values);
-    positiveInt('shards', values.shards);
-    const replicas = positiveInt('replicas', values.replicas);
-    if (replicas !== undefined && replicas > 5)
-      throw new UsageError(`--replicas: at most 5, got ${replicas}`);
+    settings = parsed;
   } catch (err) {
-    if (
-      err instanceof UsageError ||
-      (err instanceof TypeError && String((err as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS'))
-    ) {
+    if (err instanceof UsageError || isParseArgsError(err)) {
       console.error(`aether node: ${err.message}\n\nRun "aether node --help" for the options.`);
       return 2;
     }
     throw err;
   }
 
-  const json = values.json === true;
+  const s = settings;
+  const json = s.json;
   const out = (line: string) => process.stdout.write(`${line}\n`);
-  const log = makeLogger(values['log-file'], values['log-level'] ?? 'info');
-  const replicas = positiveInt('replicas', values.replicas);
-  const shards = positiveInt('shards', values.shards);
-  const nodeId = values.id ?? '';
-  const cluster = values.cluster ?? '';
+  const log = makeLogger(s.logFile, s.logLevel);
   const create = () =>
-    createClusterNode({
-      nodeId,
-      cluster,
-      transport: natsTransport({
-        ...connOpts,
-        logger: natsLogger(log.child({ component: 'nats' })),
-        ...(replicas !== undefined ? { auditLog: { replicas } } : {}),
-      }),
-      timing,
-      logger: log,
-      ...(shards !== undefined ? { shardCount: shards } : {}),
-      ...(replicas !== undefined ? { replicas } : {}),
-      ...(values.weight !== undefined ? { weight: Number(values.weight) } : {}),
-      ...(values.placement !== undefined
-        ? { placement: values.placement as 'balanced' | 'consistent-hash' }
-        : {}),
-    });
+    createClusterNode(
+      clusterNodeOptions(
+        s,
+        natsTransport({
+          ...s.nats,
+          logger: natsLogger(log.child({ component: 'nats' })),
+          ...(s.replicas !== undefined ? { auditLog: { replicas: s.replicas } } : {}),
+        }),
+        log,
+      ),
+    );
   let n: ClusterNode;
   try {
     n = create();

@@ -4,8 +4,6 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import type { TimingConfig } from '../config.js';
-import { InvalidValueError } from '../domain/errors.js';
 import {
   FAULT_KINDS,
   type FaultAction,
@@ -15,6 +13,14 @@ import {
   type SimulationResult,
   shrinkSchedule,
 } from '../sim/simulator.js';
+import {
+  formatDuration,
+  parseDuration,
+  parsePositiveDuration,
+  parsePositiveInt,
+  parseTimingOverrides,
+  UsageError,
+} from './flags.js';
 
 const HELP = `usage: aether simulate [options]
 
@@ -25,34 +31,20 @@ options:
   --nodes N            nodes in the cluster (default 5)
   --seed N             seed of the run (default 1)
   --seeds A..B         run every seed from A to B and report the failures
-  --duration D         simulated time of the fault phase: 500ms, 30s, 10m, 1h (default 2m)
+  --duration D         simulated time of the fault phase: 500ms, 30s, 10m, 1h, 1d (default 2m)
   --faults LIST        comma-separated: ${FAULT_KINDS.join(',')} (default all; "none" for none)
   --fault-every D      mean time between fault starts (default 5s)
-  --timing K=V,...     timing overrides in ms, e.g. heartbeatIntervalMs=30000,failureTimeoutMs=90000
+  --timing K=D,...     timing overrides, e.g. heartbeatIntervalMs=30s,failureTimeoutMs=90s
   --shards N           shard count (default 1024)
   --schedule FILE      replay a fault schedule written by --shrink instead of drawing one
   --shrink             on failure, shrink the schedule and write it to aether-sim-<seed>.json
   --json               print results as JSON lines
   -h, --help           this help`;
 
-/** Parses `500ms`, `30s`, `10m`, `1h` or a plain number of ms. */
-export function parseDuration(text: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
-  if (!m) throw new InvalidValueError(`bad duration "${text}" (use e.g. 500ms, 30s, 10m, 1h)`);
-  const unit = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 }[m[2] ?? 'ms']!;
-  return Math.round(Number(m[1]) * unit);
-}
-
-function formatDuration(ms: number): string {
-  if (ms >= 3_600_000 && ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
-  if (ms >= 60_000 && ms % 60_000 === 0) return `${ms / 60_000}m`;
-  if (ms >= 1_000 && ms % 1_000 === 0) return `${ms / 1_000}s`;
-  return `${ms}ms`;
-}
-
 function parseSeeds(text: string): [number, number] {
   const m = /^(\d+)\.\.(\d+)$/.exec(text.trim());
-  if (!m || Number(m[1]) > Number(m[2])) throw new InvalidValueError(`bad seed range "${text}" (use A..B)`);
+  if (!m || Number(m[1]) > Number(m[2]))
+    throw new UsageError(`--seeds: expected A..B with A <= B, got ${JSON.stringify(text)}`);
   return [Number(m[1]), Number(m[2])];
 }
 
@@ -64,21 +56,11 @@ function parseFaults(text: string): FaultKind[] {
     .map((s) => s.trim())
     .filter(Boolean)) {
     if (!FAULT_KINDS.includes(f as FaultKind)) {
-      throw new InvalidValueError(`unknown fault "${f}" (known: ${FAULT_KINDS.join(', ')})`);
+      throw new UsageError(`--faults: unknown fault ${JSON.stringify(f)} (known: ${FAULT_KINDS.join(', ')})`);
     }
     out.push(f as FaultKind);
   }
   return out;
-}
-
-function parseTiming(text: string): Partial<TimingConfig> {
-  const out: Record<string, number> = {};
-  for (const pair of text.split(',').filter(Boolean)) {
-    const [k, v] = pair.split('=');
-    if (!k || v === undefined) throw new InvalidValueError(`bad timing "${pair}" (use key=ms)`);
-    out[k.trim()] = parseDuration(v);
-  }
-  return out as Partial<TimingConfig>;
 }
 
 function progressBar(label: string): ((done: number) => void) & { clear(): void } {
@@ -163,20 +145,21 @@ export async function simulate(argv: readonly string[]): Promise<number> {
     console.log(HELP);
     return 0;
   }
-  const nodes = Number(values.nodes ?? 5);
-  if (!Number.isInteger(nodes) || nodes < 1)
-    throw new InvalidValueError(`--nodes must be a positive integer`);
+  const nodes = parsePositiveInt('--nodes', values.nodes) ?? 5;
   const [first, last] = values.seeds
     ? parseSeeds(values.seeds)
     : [Number(values.seed ?? 1), Number(values.seed ?? 1)];
-  if (!Number.isInteger(first)) throw new InvalidValueError('--seed must be an integer');
+  if (!Number.isInteger(first))
+    throw new UsageError(`--seed: expected an integer, got ${JSON.stringify(values.seed)}`);
   const base: Omit<SimulationOptions, 'seed'> = {
     nodes,
-    durationMs: parseDuration(values.duration ?? '2m'),
+    durationMs: parseDuration('--duration', values.duration ?? '2m'),
     faults: parseFaults(values.faults ?? FAULT_KINDS.join(',')),
-    ...(values['fault-every'] ? { faultEveryMs: parseDuration(values['fault-every']) } : {}),
-    ...(values.timing ? { timing: parseTiming(values.timing) } : {}),
-    ...(values.shards ? { shardCount: Number(values.shards) } : {}),
+    ...(values['fault-every']
+      ? { faultEveryMs: parsePositiveDuration('--fault-every', values['fault-every']) }
+      : {}),
+    ...(values.timing ? { timing: parseTimingOverrides('--timing', values.timing) } : {}),
+    ...(values.shards ? { shardCount: parsePositiveInt('--shards', values.shards) } : {}),
     ...(values.schedule
       ? { schedule: JSON.parse(readFileSync(values.schedule, 'utf8')) as readonly FaultAction[] }
       : {}),

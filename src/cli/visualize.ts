@@ -4,13 +4,13 @@
  * and serves the page. Read-only: the page shows no node controls in this mode.
  */
 import { parseArgs } from 'node:util';
-import { natsTransport } from '../adapters/nats/nats-transport.js';
+import { type NatsTransportOptions, natsTransport } from '../adapters/nats/nats-transport.js';
 import { InvalidConfigError } from '../domain/errors.js';
 import { isNodeId } from '../domain/values.js';
 import type { Connection, Transport } from '../ports/transport.js';
 import { type BusFeed, type BusFeedStats, feedRelayFromBus } from '../visualizer/bus-feed.js';
 import { type Relay, type RelayLogger, startRelay } from '../visualizer/relay.js';
-import { NATS_FLAGS, NATS_FLAGS_HELP, natsConnectionOptions, UsageError } from './events.js';
+import { NATS_FLAGS, NATS_FLAGS_HELP, natsTransportOptions, UsageError } from './flags.js';
 
 const HELP = `usage: aether visualize --cluster NAME [options]
 
@@ -106,10 +106,10 @@ export async function visualize(argv: readonly string[]): Promise<number> {
     console.log(HELP);
     return 0;
   }
-  let connOpts: ReturnType<typeof natsConnectionOptions>;
+  let connOpts: NatsTransportOptions;
   try {
     if (values.cluster === undefined) throw new UsageError('--cluster is required');
-    connOpts = natsConnectionOptions(values);
+    connOpts = await natsTransportOptions(values);
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
     console.error(`aether visualize: ${err.message}\n\n${HELP}`);

@@ -1,7 +1,8 @@
 import { execFile } from 'node:child_process';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { demo } from '../../src/cli/demo.js';
 
 const run = promisify(execFile);
 const root = resolve(import.meta.dirname, '../..');
@@ -29,8 +30,31 @@ describe('aether demo', () => {
       expect(stdout).toMatch(new RegExp(`✔ [^\\n]*${step}`));
     }
     expect(stdout).not.toContain('✘');
+    expect(stdout).toMatch(/leads term \d+ after \d+ ms \(bound 2500 ms\)/);
+    expect(stdout).toMatch(/marked Failed after \d+ ms \(bound 2500 ms\)/);
     expect(stdout).toContain('story held: 5 of 5 steps');
   }, 90_000);
+
+  it('fails the story and exits 1 when a step takes longer than its bound', async () => {
+    const lines: string[] = [];
+    const log = vi.spyOn(console, 'log').mockImplementation((...args: unknown[]) => {
+      lines.push(args.join(' '));
+    });
+    let code: number;
+    try {
+      // No takeover can be instantaneous: a bound of 0 ms must fail the leader-crash step.
+      code = await demo(['--no-visualizer', '--nodes', '3', '--shards', '64', '--seed', '7'], {
+        bounds: { leaderTakeoverMs: 0 },
+      });
+    } finally {
+      log.mockRestore();
+    }
+    const out = lines.join('\n');
+    expect(code).toBe(1);
+    expect(out).toMatch(/✘ the leader crashes[^\n]*\n\s+[^\n]*exceeded its bound: \d+ ms > 0 ms/);
+    expect(out).toContain('story failed');
+    expect(out).not.toMatch(/✘ [^\n]*drains/);
+  }, 60_000);
 
   it('rejects an invalid option with a message naming it and exit code 2', async () => {
     const err = await run(process.execPath, ['--import', 'tsx', 'src/cli/bin.ts', 'demo', '--nodes', '1'], {
