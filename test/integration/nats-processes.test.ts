@@ -282,6 +282,6 @@ describe.skipIf(!natsServerAvailable())('aether node processes on one nats-serve
     const p = new CliProcess(['node', '--cluster', 'c', '--id', 'n1', '--renew', 'soon']);
     others.push(p);
     expect((await p.exited).code).toBe(2);
-    expect(p.stderr()).toMatch(/--renew: expected a positive integer/);
+    expect(p.stderr()).toMatch(/--renew: expected a duration/);
   });
 });
