@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { createActor, createMachine, type EventObject } from 'xstate';
 import { type ClusterNodeInput, clusterNodeMachine } from '../../machines/cluster-node.machine.js';
 import { FAST_TIMING } from '../../src/config.js';
+import type { LeadershipLost, LeadershipRenewed } from '../../src/domain/events.js';
 import { type ClusterState, initialClusterState } from '../../src/domain/state.js';
 import { allStateIds, Coverage, FakeActors, TaggedClock } from './harness.js';
 import { type AnyMachineSnapshot, coverModel, type ModelSpec, missingTransitions } from './model.js';
@@ -26,6 +27,14 @@ const input: ClusterNodeInput = {
 /** A topology written under a later term than the one this node is elected for. */
 const newer: ClusterState = { ...initialClusterState(8), highestTerm: 9, leader: { nodeId: 'n2', term: 9 } };
 const inv = (path: string) => `0.clusterNode.role.leader.${path}`;
+/** What the leadership child reports about term 1, the term of the sample election. */
+const stamp = (at: number) => ({ id: 'L-1', origin: 'n1', term: 1, version: 0, at, nodeId: 'n1' });
+const renewed = (at: number): LeadershipRenewed => ({
+  ...stamp(at),
+  type: 'LeadershipRenewed',
+  expiresAt: at + 1,
+});
+const lost = (at: number): LeadershipLost => ({ ...stamp(at), type: 'LeadershipLost', reason: 'lease-lost' });
 
 const events = (s: AnyMachineSnapshot): EventObject[] => {
   const at = (s.context as { now: number }).now;
@@ -36,11 +45,14 @@ const events = (s: AnyMachineSnapshot): EventObject[] => {
     { type: 'TOPOLOGY', at, state: initialClusterState(8), revision: 5 },
     { type: 'TOPOLOGY', at, state: newer, revision: 6 },
     { type: 'LEADER_ELECTED', at, term: 1 },
-    { type: 'LEADERSHIP_LOST', at, term: 1 },
+    { type: 'LEADERSHIP_RENEWED', at, event: renewed(at) },
+    { type: 'LEADERSHIP_LOST', at, term: 1, event: lost(at) },
+    { type: 'RELEASE_REQUESTED', at, requestId: 'r', leader: 'n2', term: 1, shards: [0], version: 1 },
+    { type: 'REPORT_LOAD', at, load: 3 },
     { type: 'COMMAND', at, requestId: 'q', command: { type: 'markNodeFailed', nodeId: 'nobody' } },
     { type: 'RESIGN', at },
     { type: 'STOP', at },
-    { type: 'PROPOSE_JOIN', nodeId: 'n2', incarnation: 1, at },
+    { type: 'PROPOSE_JOIN', nodeId: 'n2', incarnation: 1, weight: 1, at },
     { type: 'PROPOSE_FAILED', nodeId: 'n2', incarnation: 1, lastSeen: 0, at },
     { type: 'PROPOSE_REBALANCE', reason: 'node-joined', at },
     { type: 'PROPOSE_MIGRATIONS', shardIds: [0], finish: false, at },
@@ -59,6 +71,9 @@ const events = (s: AnyMachineSnapshot): EventObject[] => {
 
 const inert = createMachine({});
 
+/** Types of every event the runs emitted, so that the prediction is not vacuous. */
+const emittedTypes = new Set<string>();
+
 const spec: ModelSpec<ClusterNodeInput> = {
   machine: clusterNodeMachine,
   events,
@@ -68,12 +83,11 @@ const spec: ModelSpec<ClusterNodeInput> = {
       queue: unknown[];
       pending: unknown;
       failures: number;
-      revision: number;
+      fenced: boolean;
     };
-    return [c.term, c.queue.length > 0, c.pending !== null, c.failures];
+    return [c.term, c.fenced, c.queue.length > 0, c.pending !== null, c.failures];
   },
-  // Membership events are emitted by the lifecycle children when present; the root's own answers are exact.
-  predicts: (e) => e.type === 'TopologyCommitted' || e.type === 'CommandAnswered',
+  // Every emitted event is the root's own (committed domain events, relayed leadership events, answers).
   start: (runInput, coverage) => {
     const clock = new TaggedClock();
     const fakes = new FakeActors();
@@ -83,6 +97,7 @@ const spec: ModelSpec<ClusterNodeInput> = {
           leadership: inert as never,
           nodeLifecycle: inert as never,
           rebalancing: inert as never,
+          shardHost: inert as never,
           readTopology: fakes.logic('readTopology'),
           commitTopology: fakes.logic('commitTopology'),
         },
@@ -93,16 +108,27 @@ const spec: ModelSpec<ClusterNodeInput> = {
     actor.on('*', (e) => emitted.push(e));
     clock.system = actor.system;
     actor.start();
-    return { subject: actor, clock, fakes, emitted, proposals: () => [], stop: () => actor.stop() };
+    const stop = () => {
+      for (const e of emitted) emittedTypes.add(e.type);
+      actor.stop();
+    };
+    return { subject: actor, clock, fakes, emitted, sent: () => [], stop };
   },
 };
 
 describe('cluster-node model', () => {
-  it('generated paths reach every state and take every transition of the root, with the predicted commits and answers', async () => {
+  it('generated paths reach every state and take every transition of the root, with the predicted emitted events', async () => {
     const coverage = new Coverage();
     const { paths } = await coverModel(spec, [input], coverage);
     expect(paths).toBeGreaterThan(10);
     expect(allStateIds(clusterNodeMachine).filter((id) => !coverage.states.has(id))).toEqual([]);
     expect(missingTransitions(clusterNodeMachine, coverage)).toEqual([]);
+    expect([...emittedTypes].sort()).toEqual([
+      'CommandAnswered',
+      'LeaderElected',
+      'LeadershipLost',
+      'LeadershipRenewed',
+      'NodeJoined',
+    ]);
   });
 });

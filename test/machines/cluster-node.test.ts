@@ -1,6 +1,7 @@
 /**
- * The cluster-node root with its real children (leadership, lifecycle, rebalancer) and fake store
- * actors: one test per row of the domain model's policy table that the root carries, plus fencing.
+ * The cluster-node root with its real children (leadership, lifecycle, rebalancer, shard host) and
+ * fake store actors: one test per row of the domain model's policy table that the root carries, plus
+ * fencing and what the root emits.
  */
 
 import { describe, expect, it } from 'vitest';
@@ -19,8 +20,8 @@ import {
   rebalancingMachine,
 } from '../../machines/rebalancing.machine.js';
 import { FAST_TIMING } from '../../src/config.js';
-import type { DomainEvent } from '../../src/domain/events.js';
-import type { ClusterState } from '../../src/domain/state.js';
+import type { DomainEvent, LeadershipLost } from '../../src/domain/events.js';
+import { type ClusterState, initialClusterState } from '../../src/domain/state.js';
 import type { Heartbeat } from '../../src/protocol/messages.js';
 import { FakeActors, SimulatedClock, settle } from './harness.js';
 
@@ -76,11 +77,12 @@ function start(nodeId = 'n1') {
     beats,
     committed,
     role: () => (actor.getSnapshot().value as { role: unknown }).role,
-    /** Event types of every batch this node committed, in order. */
-    committedTypes: () =>
-      emitted.flatMap((e) => (e.type === 'TopologyCommitted' ? e.events.map((d) => d.type) : [])),
-    committedEvents: (): DomainEvent[] =>
-      emitted.flatMap((e) => (e.type === 'TopologyCommitted' ? [...e.events] : [])),
+    /** Domain events of every batch this node committed, as the root emitted them, in order. */
+    committedEvents: (): DomainEvent[] => emitted.filter(isCommitted),
+    committedTypes: () => emitted.filter(isCommitted).map((e) => e.type),
+    /** Every domain event the root emitted of `type`. */
+    emittedOf: <T extends DomainEvent['type']>(type: T) =>
+      emitted.filter((e): e is Extract<DomainEvent, { type: T }> => e.type === type),
     async elect(term: number, read: ClusterState | null, readRevision = 0) {
       actor.send({ type: 'LEADER_ELECTED', at: clock.now(), term });
       await t.fakes.resolve('readTopology', { state: read, revision: readRevision, at: clock.now() });
@@ -110,6 +112,24 @@ function start(nodeId = 'n1') {
 }
 
 const owners = (s: ClusterState) => s.shardMap.owners;
+
+/** Events the root relays from leadership: never part of a committed batch. */
+const RELAYED = new Set(['LeadershipRenewed', 'LeadershipLost']);
+const isCommitted = (e: ClusterNodeEmitted): e is DomainEvent =>
+  e.type !== 'CommandAnswered' && !RELAYED.has(e.type);
+
+function lostEvent(term: number, at: number): LeadershipLost {
+  return {
+    type: 'LeadershipLost',
+    id: `n1-1-L-${term}`,
+    origin: 'n1',
+    nodeId: 'n1',
+    term,
+    version: 0,
+    at,
+    reason: 'lease-lost',
+  };
+}
 
 describe('Single leader policy, root side: an elected node fences its term before acting', () => {
   it('reads the topology, then commits LeaderElected stamped with its term by compare-and-set on the read revision', async () => {
@@ -156,13 +176,148 @@ describe('Single leader policy, root side: an elected node fences its term befor
     expect(t.fakes.inputsOf('commitTopology')).toHaveLength(3);
   });
 
-  it('LEADERSHIP_LOST returns to follower and stops the rebalancer', async () => {
+  it('LEADERSHIP_LOST returns to follower, stops the rebalancer and emits the LeadershipLost of its fenced term', async () => {
     const t = start();
     await t.elect(1, null);
+    await t.settleAll();
     expect(t.actor.system.get('rebalancer')).toBeDefined();
-    t.actor.send({ type: 'LEADERSHIP_LOST', at: 0, term: 1 });
+    const lost = lostEvent(1, t.clock.now());
+    t.actor.send({ type: 'LEADERSHIP_LOST', at: t.clock.now(), term: 1, event: lost });
     expect(t.role()).toBe('follower');
     expect(t.actor.system.get('rebalancer')).toBeUndefined();
+    expect(t.actor.getSnapshot().context).toMatchObject({ term: null, fenced: false });
+    expect(t.emitted.filter((e) => e.type === 'LeadershipLost')).toEqual([lost]);
+  });
+});
+
+describe('What the root emits about leadership: LeaderElected once per term, after the fencing commit', () => {
+  /**
+   * Lets the leadership child's lease lapse and win the campaign at `term`. Meanwhile the node hears
+   * its own heartbeats, as it does over the bus, so that its lifecycle actor keeps it alive.
+   */
+  async function win(t: ReturnType<typeof start>, term: number) {
+    const until = t.clock.now() + timing.leaseTtlMs;
+    while (t.clock.now() < until) {
+      t.heartbeat('n1');
+      await t.clock.advanceTo(Math.min(until, t.clock.now() + timing.heartbeatIntervalMs));
+    }
+    const now = t.clock.now();
+    await t.fakes.resolve('acquireLease', {
+      kind: 'acquired',
+      term,
+      revision: term,
+      startedAt: now,
+      at: now,
+    });
+  }
+  /** A topology left by a leader `n2` of term 2 that no longer runs (no member is Active). */
+  const leftBehind: ClusterState = {
+    ...initialClusterState(8),
+    highestTerm: 2,
+    leader: { nodeId: 'n2', term: 2 },
+  };
+
+  it('emits LeaderElected of its own election only once the fencing commit resolves, exactly once, then renewals and the loss', async () => {
+    const t = start();
+    await win(t, 4);
+    expect(t.role()).toEqual({ leader: 'fencing' });
+    expect(t.emitted).toEqual([]);
+    await t.fakes.resolve('readTopology', { state: leftBehind, revision: 3, at: t.clock.now() });
+    expect(t.role()).toEqual({ leader: { writing: 'committing' } });
+    expect(t.emitted).toEqual([]);
+    const electedAt = t.clock.now();
+    await t.fakes.resolve('commitTopology', { revision: 4, at: electedAt });
+    expect(t.emittedOf('LeaderElected')).toEqual([
+      expect.objectContaining({ nodeId: 'n1', term: 4, previous: { nodeId: 'n2', term: 2 }, at: electedAt }),
+    ]);
+    // The bootstrap commit admits the leader too, after its election and in the same order as committed.
+    expect(t.committedTypes().slice(0, 2)).toEqual(['LeaderElected', 'NodeJoined']);
+    expect(t.actor.getSnapshot().context.fenced).toBe(true);
+
+    await t.settleAll();
+    await t.clock.advance(timing.renewIntervalMs);
+    const renewedAt = t.clock.now();
+    await t.fakes.resolve('renewLease', {
+      kind: 'renewed',
+      revision: 5,
+      startedAt: renewedAt,
+      at: renewedAt,
+    });
+    await t.settleAll();
+    expect(t.emittedOf('LeadershipRenewed')).toEqual([
+      expect.objectContaining({ nodeId: 'n1', term: 4, expiresAt: renewedAt + timing.leaseTtlMs }),
+    ]);
+
+    t.actor.send({ type: 'LEASE_CHANGED', at: t.clock.now(), lease: { holder: 'n2', term: 5, revision: 6 } });
+    await settle();
+    expect(t.role()).toBe('follower');
+    expect(t.emittedOf('LeadershipLost')).toEqual([
+      expect.objectContaining({ nodeId: 'n1', term: 4, reason: 'superseded' }),
+    ]);
+    expect(t.emittedOf('LeaderElected')).toHaveLength(1);
+  });
+
+  it('a second term is announced once more, each LeaderElected once', async () => {
+    const t = start();
+    await win(t, 4);
+    await t.fakes.resolve('readTopology', { state: null, revision: 0, at: t.clock.now() });
+    await t.settleAll();
+    // The lease is lost by a renewal that finds it gone; the next campaign wins term 7.
+    await t.clock.advance(timing.renewIntervalMs);
+    await t.fakes.resolve('renewLease', { kind: 'lost', lease: null, at: t.clock.now() });
+    await t.settleAll();
+    expect(t.role()).toBe('follower');
+    await win(t, 7);
+    await t.fakes.resolve('readTopology', { state: t.committed.at(-1)!, revision: 0, at: t.clock.now() });
+    await t.settleAll();
+    expect(t.emittedOf('LeaderElected').map((e) => e.term)).toEqual([4, 7]);
+    expect(t.emittedOf('LeadershipLost').map((e) => e.term)).toEqual([4]);
+  });
+
+  it('a stale election (the fencing read finds a higher term) emits nothing: no LeaderElected, no LeadershipLost', async () => {
+    const t = start();
+    await win(t, 4);
+    const newer: ClusterState = {
+      ...initialClusterState(8),
+      highestTerm: 6,
+      leader: { nodeId: 'n2', term: 6 },
+    };
+    await t.fakes.resolve('readTopology', { state: newer, revision: 9, at: t.clock.now() });
+    expect(t.role()).toBe('follower');
+    // The root made leadership hand the lease back; leadership reported its loss, which the root kept quiet.
+    expect(t.fakes.inputsOf('releaseLease')).toEqual([{ term: 4, revision: 4 }]);
+    await t.fakes.resolve('releaseLease', { at: t.clock.now() });
+    expect(t.fakes.inputsOf('commitTopology')).toEqual([]);
+    expect(t.emitted).toEqual([]);
+  });
+
+  it('a term lost before its fencing commit resolved ends silently, and the late commit is ignored', async () => {
+    const t = start();
+    await win(t, 4);
+    await t.fakes.resolve('readTopology', { state: null, revision: 0, at: t.clock.now() });
+    expect(t.role()).toEqual({ leader: { writing: 'committing' } });
+    const commit = t.fakes.pending('commitTopology');
+    t.actor.send({ type: 'LEASE_CHANGED', at: t.clock.now(), lease: { holder: 'n2', term: 5, revision: 5 } });
+    await settle();
+    expect(t.role()).toBe('follower');
+    commit.resolve({ revision: 1, at: t.clock.now() });
+    await settle();
+    expect(commit.aborted).toBe(true);
+    expect(t.emitted).toEqual([]);
+  });
+
+  it('an election whose fencing commit keeps failing is dropped: the node resigns and emits nothing', async () => {
+    const t = start();
+    await win(t, 4);
+    await t.fakes.resolve('readTopology', { state: null, revision: 0, at: t.clock.now() });
+    for (let i = 0; i < 3; i++) {
+      await t.fakes.reject('commitTopology');
+      if (i < 2) await t.fakes.resolve('readTopology', { state: null, revision: 0, at: t.clock.now() });
+    }
+    expect(t.fakes.inputsOf('releaseLease')).toEqual([{ term: 4, revision: 4 }]);
+    await t.fakes.resolve('releaseLease', { at: t.clock.now() });
+    expect(t.role()).toBe('follower');
+    expect(t.emitted).toEqual([]);
   });
 });
 

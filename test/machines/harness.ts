@@ -1,7 +1,7 @@
 /**
  * Test doubles and coverage bookkeeping for the statechart tests: promise actors resolved by the test,
  * a tiny root that stands in for the cluster-node actor (system id 'node') and records what its
- * children propose, and the set of state nodes and transitions of a machine, keyed so that the keys of
+ * children propose and report, and the set of state nodes and transitions of a machine, keyed so that the keys of
  * a machine and of its `.provide()`d copy agree.
  */
 import {
@@ -164,29 +164,47 @@ export class Coverage {
   }
 }
 
-/** Ids of the proposals a child sends to the root. */
+/** An event a child sends to the root. */
 export type Recorded = { readonly type: string } & Record<string, unknown>;
+
+/** What leadership reports to the root (the other children only propose). */
+export const LEADERSHIP_REPORTS: ReadonlySet<string> = new Set([
+  'LEADER_ELECTED',
+  'LEADERSHIP_RENEWED',
+  'LEADERSHIP_LOST',
+]);
+
+/** Whether the root records `type`: a proposal or a leadership report. */
+export const sentToRoot = (type: string): boolean =>
+  type.startsWith('PROPOSE_') || LEADERSHIP_REPORTS.has(type);
 
 /**
  * Runs `logic` as the child (system id 'subject') of a stand-in root with system id 'node', the id
- * children use to reach the cluster-node actor. The root records every `PROPOSE_*` it receives.
+ * children use to reach the cluster-node actor. The root records every `PROPOSE_*` and every
+ * leadership report it receives, with the clock's time on arrival.
  */
 export function underRoot(
   logic: AnyActorLogic,
   input: unknown,
   opts: { clock: SimulatedClock | TaggedClock; inspect?: (ev: InspectionEvent) => void },
 ) {
+  const received: { readonly event: Recorded; readonly clockAt: number }[] = [];
   const rootMachine = setup({
-    types: { context: {} as { proposals: Recorded[] }, events: {} as Recorded },
+    types: { context: {} as { sent: Recorded[] }, events: {} as Recorded },
     actors: { subject: logic },
   }).createMachine({
     id: 'standInRoot',
-    context: { proposals: [] },
+    context: { sent: [] },
     invoke: { id: 'subject', systemId: 'subject', src: 'subject', input: () => input as never },
     on: {
       '*': {
-        guard: ({ event }) => event.type.startsWith('PROPOSE_'),
-        actions: assign({ proposals: ({ context, event }) => [...context.proposals, event] }),
+        guard: ({ event }) => sentToRoot(event.type),
+        actions: [
+          assign({ sent: ({ context, event }) => [...context.sent, event] }),
+          ({ event }) => {
+            received.push({ event, clockAt: opts.clock.now() });
+          },
+        ],
       },
     },
   });
@@ -199,7 +217,9 @@ export function underRoot(
   return {
     root,
     emitted,
-    /** Starts the root and records what the subject emits (neither child emits on entering its first state). */
+    /** Everything the root recorded, with the clock's time when it arrived. */
+    received,
+    /** Starts the root and records what the subject emits (children emit nothing: the root speaks). */
     start(): AnyActorRef {
       root.start();
       const subject = root.system.get('subject') as AnyActorRef;
@@ -209,8 +229,15 @@ export function underRoot(
     get subject(): AnyActorRef {
       return root.system.get('subject') as AnyActorRef;
     },
+    /** Proposals and reports, in arrival order. */
+    sent(): Recorded[] {
+      return root.getSnapshot().context.sent;
+    },
     proposals(): Recorded[] {
-      return root.getSnapshot().context.proposals;
+      return root.getSnapshot().context.sent.filter((e) => e.type.startsWith('PROPOSE_'));
+    },
+    reports(): Recorded[] {
+      return root.getSnapshot().context.sent.filter((e) => LEADERSHIP_REPORTS.has(e.type));
     },
   };
 }

@@ -1,12 +1,13 @@
 /**
  * Model-based coverage of the leadership statechart: every state and every transition is reached by a
- * generated path, executed against the real machine with fake lease actors and a simulated clock.
+ * generated path, executed against the real machine with fake lease actors and a simulated clock, as
+ * the child of a stand-in root that records what leadership reports to it.
  */
 
 import { describe, expect, it } from 'vitest';
-import { createActor, type EventObject } from 'xstate';
+import type { EventObject } from 'xstate';
 import { type LeadershipInput, leadershipMachine } from '../../machines/leadership.machine.js';
-import { allStateIds, allTransitionKeys, Coverage, FakeActors, TaggedClock } from './harness.js';
+import { allStateIds, allTransitionKeys, Coverage, FakeActors, TaggedClock, underRoot } from './harness.js';
 import {
   type AnyMachineSnapshot,
   coverModel,
@@ -33,7 +34,6 @@ const events = (s: AnyMachineSnapshot): EventObject[] => {
     { type: 'TOPOLOGY_INFO', at: now, eligible: true, version: 2 },
     { type: 'RESIGN', at: now },
     { type: 'STOP', at: now },
-    { type: 'RESUME', at: now },
     { type: 'xstate.after.untilLapse.leadership.follower' },
     { type: 'xstate.after.retryInterval.leadership.backoff' },
     { type: 'xstate.after.untilRenewDeadline.leadership.leader' },
@@ -56,6 +56,9 @@ const events = (s: AnyMachineSnapshot): EventObject[] => {
   ] as EventObject[];
 };
 
+/** Types of every report the runs' stand-in roots received, so that the prediction is not vacuous. */
+const reported = new Set<string>();
+
 const leadershipSpec: ModelSpec<LeadershipInput> = {
   machine: leadershipMachine,
   events,
@@ -67,10 +70,11 @@ const leadershipSpec: ModelSpec<LeadershipInput> = {
     };
     return [ctx.eligible, ctx.held !== null, ctx.observed?.holder ?? null];
   },
+  underRoot: true,
   start: (runInput, coverage) => {
     const clock = new TaggedClock();
     const fakes = new FakeActors();
-    const actor = createActor(
+    const run = underRoot(
       leadershipMachine.provide({
         actors: {
           acquireLease: fakes.logic('acquireLease'),
@@ -79,24 +83,28 @@ const leadershipSpec: ModelSpec<LeadershipInput> = {
           readLease: fakes.logic('readLease'),
         },
       }),
-      { id: 'subject', clock, input: runInput, inspect: coverage.inspect },
+      runInput,
+      { clock, inspect: coverage.inspect },
     );
-    const emitted: EventObject[] = [];
-    actor.on('*', (e) => emitted.push(e));
-    clock.system = actor.system;
-    actor.start();
-    return { subject: actor, clock, fakes, emitted, proposals: () => [], stop: () => actor.stop() };
+    clock.system = run.root.system;
+    const subject = run.start();
+    const stop = () => {
+      for (const e of run.reports()) reported.add(e.type);
+      run.root.stop();
+    };
+    return { subject, clock, fakes, emitted: run.emitted, sent: () => run.sent(), stop };
   },
 };
 
 describe('leadership model', () => {
-  it('generated paths reach every state and take every transition of the real machine, with the predicted emitted events', async () => {
+  it('generated paths reach every state and take every transition of the real machine, with the predicted reports to the root', async () => {
     const coverage = new Coverage();
     const { paths } = await coverModel(leadershipSpec, [input], coverage);
     expect(paths).toBeGreaterThan(10);
     expect(allStateIds(leadershipMachine).filter((id) => !coverage.states.has(id))).toEqual([]);
     expect(missingTransitions(leadershipMachine, coverage)).toEqual([]);
     expect(coverage.transitions.size).toBe(allTransitionKeys(leadershipMachine).length);
+    expect([...reported].sort()).toEqual(['LEADERSHIP_LOST', 'LEADERSHIP_RENEWED', 'LEADER_ELECTED']);
   });
 
   it('the graph finds paths to the final state', () => {

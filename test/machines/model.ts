@@ -1,8 +1,8 @@
 /**
  * Model-based coverage: paths from `@xstate/graph` that reach every state and take every transition
  * the sample events allow, executed against the real machine under a simulated clock with fake actors.
- * The pure `transition()` of the machine predicts each step's state and emitted events; the run must
- * agree, and the union of transitions taken in the runs must cover the machine.
+ * The pure `transition()` of the machine predicts each step's state, emitted events and what the subject
+ * sends to the root (proposals, leadership reports); the run must agree, and the union of transitions taken in the runs must cover the machine.
  */
 import { getAdjacencyMap, getShortestPaths } from '@xstate/graph';
 import { expect } from 'vitest';
@@ -10,11 +10,20 @@ import {
   type AnyActorRef,
   type AnyMachineSnapshot,
   type AnyStateMachine,
+  createActor,
+  createMachine,
   type EventObject,
   initialTransition,
   transition,
 } from 'xstate';
-import { allTransitionKeys, type Coverage, type FakeActors, settle, type TaggedClock } from './harness.js';
+import {
+  allTransitionKeys,
+  type Coverage,
+  type FakeActors,
+  sentToRoot,
+  settle,
+  type TaggedClock,
+} from './harness.js';
 
 /** A real run of the machine the paths execute against. */
 export interface Run {
@@ -23,8 +32,8 @@ export interface Run {
   readonly fakes: FakeActors;
   /** Events the subject emitted, in order. */
   readonly emitted: readonly EventObject[];
-  /** Events the subject sent to the root (`PROPOSE_*`), in order. */
-  proposals(): readonly EventObject[];
+  /** Events the subject sent to the root (proposals and leadership reports), in order. */
+  sent(): readonly EventObject[];
   stop(): void;
 }
 
@@ -40,6 +49,11 @@ export interface ModelSpec<TInput> {
   readonly start: (input: TInput, coverage: Coverage) => Run;
   /** Which emitted events the model is expected to predict exactly (default: all). */
   readonly predicts?: (event: EventObject) => boolean;
+  /**
+   * The subject runs under the stand-in root (system id 'node'): the model's steps see a root there
+   * too, so that actions sending to it only when it exists are predicted.
+   */
+  readonly underRoot?: boolean;
 }
 
 /**
@@ -103,15 +117,48 @@ function invokeSources(machine: AnyStateMachine): Map<string, string> {
 
 const emittedBy = (actions: readonly { type: string; params?: unknown }[]) =>
   actions.filter((a) => a.type === 'xstate.emit').map((a) => (a.params as { event: EventObject }).event);
-const proposedBy = (actions: readonly { type: string; params?: unknown }[]) =>
+const sentBy = (actions: readonly { type: string; params?: unknown }[]) =>
   actions
     .filter((a) => a.type === 'xstate.sendTo')
     .map((a) => (a.params as { event: EventObject }).event)
-    .filter((e) => typeof e?.type === 'string' && e.type.startsWith('PROPOSE_'));
+    .filter((e) => typeof e?.type === 'string' && sentToRoot(e.type));
+
+type Step = [AnyMachineSnapshot, { type: string; params?: unknown }[]];
+
+/**
+ * xstate's pure `initialTransition`/`transition`, in an inert scope whose system holds an inert actor
+ * under the root's system id, as the stand-in root provides in the runs.
+ */
+function pureUnderRoot(machine: AnyStateMachine, snapshot: AnyMachineSnapshot | null, event: unknown): Step {
+  const actions: Step[1] = [];
+  const self = createActor(createMachine({}));
+  (self.system as unknown as { _set(id: string, ref: unknown): void })._set(
+    'node',
+    createActor(createMachine({})),
+  );
+  const scope = {
+    self,
+    defer: () => {},
+    id: '',
+    logger: () => {},
+    sessionId: '',
+    stopChild: () => {},
+    system: self.system,
+    emit: () => {},
+    actionExecutor: (a: { type: string; params?: unknown }) => {
+      actions.push(a);
+    },
+  } as never;
+  const next =
+    snapshot === null
+      ? machine.getInitialSnapshot(scope, event)
+      : machine.transition(snapshot, event as EventObject, scope);
+  return [next as AnyMachineSnapshot, actions];
+}
 
 /**
  * Executes one event sequence against a fresh run, checking after every step that the run is in the
- * state the model predicts and emitted (and proposed) exactly what the model predicts.
+ * state the model predicts and emitted (and sent to the root) exactly what the model predicts.
  */
 export async function executePath<TInput>(
   spec: ModelSpec<TInput>,
@@ -123,24 +170,28 @@ export async function executePath<TInput>(
   const predicts = spec.predicts ?? (() => true);
   const run = spec.start(input, coverage);
   try {
-    const [initial, initialActions] = initialTransition(spec.machine, input);
-    let model = initial as AnyMachineSnapshot;
+    const [initial, initialActions] = (
+      spec.underRoot ? pureUnderRoot(spec.machine, null, input) : initialTransition(spec.machine, input)
+    ) as Step;
+    let model = initial;
     let expectedEmitted: EventObject[] = emittedBy(initialActions).filter(predicts);
-    let expectedProposals: EventObject[] = proposedBy(initialActions);
+    let expectedSent: EventObject[] = sentBy(initialActions);
     await settle();
     const check = (where: string) => {
       expect(run.subject.getSnapshot().value, where).toEqual(model.value);
       expect(run.emitted.filter(predicts), where).toEqual(expectedEmitted);
-      expect(run.proposals(), where).toEqual(expectedProposals);
+      expect(run.sent(), where).toEqual(expectedSent);
     };
     check('after start');
     for (const [i, event] of events.entries()) {
-      const [next, actions] = transition(spec.machine, model, event);
+      const [next, actions] = (
+        spec.underRoot ? pureUnderRoot(spec.machine, model, event) : transition(spec.machine, model, event)
+      ) as Step;
       const where = `step ${i} ${event.type} of ${events.map((e) => e.type).join(' → ')}`;
       await perform(run, event, sources, coverage, where);
-      model = next as AnyMachineSnapshot;
+      model = next;
       expectedEmitted = [...expectedEmitted, ...emittedBy(actions).filter(predicts)];
-      expectedProposals = [...expectedProposals, ...proposedBy(actions)];
+      expectedSent = [...expectedSent, ...sentBy(actions)];
       check(where);
     }
   } finally {

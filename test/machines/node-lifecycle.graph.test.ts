@@ -23,6 +23,7 @@ const inputs: NodeLifecycleInput[] = STATUSES.map((status) => ({
   timing,
   now: 0,
   incarnation: 1,
+  weight: 1,
   status,
   lastSeen: 0,
   judge: true,
@@ -32,16 +33,15 @@ const events = (s: AnyMachineSnapshot): EventObject[] => {
   const at = (s.context as { now: number }).now;
   const base = { id: 'e1', origin: 'n0', term: 1, version: 1, at, nodeId: 'n1' };
   return [
-    { type: 'HEARTBEAT', at, incarnation: 1 },
-    { type: 'HEARTBEAT', at, incarnation: 2 },
-    { type: 'COMMITTED', at, emit: true, event: { ...base, type: 'NodeJoined', incarnation: 2, weight: 1 } },
-    { type: 'COMMITTED', at, emit: false, event: { ...base, type: 'NodeDraining' } },
-    { type: 'COMMITTED', at, emit: true, event: { ...base, type: 'NodeFailed', lastSeen: 0, orphaned: [] } },
-    { type: 'COMMITTED', at, emit: true, event: { ...base, type: 'NodeLeft', reason: 'graceful' } },
+    { type: 'HEARTBEAT', at, incarnation: 1, weight: 2, load: 7 },
+    { type: 'HEARTBEAT', at, incarnation: 2, weight: 1, load: 0 },
+    { type: 'COMMITTED', at, event: { ...base, type: 'NodeJoined', incarnation: 2, weight: 1 } },
+    { type: 'COMMITTED', at, event: { ...base, type: 'NodeDraining' } },
+    { type: 'COMMITTED', at, event: { ...base, type: 'NodeFailed', lastSeen: 0, orphaned: [] } },
+    { type: 'COMMITTED', at, event: { ...base, type: 'NodeLeft', reason: 'graceful' } },
     ...STATUSES.map((status) => ({ type: 'SYNC', at, status, incarnation: 1 })),
     { type: 'JUDGE', at, judge: false },
     { type: 'JUDGE', at, judge: true },
-    { type: 'RESUME', at },
     { type: 'xstate.after.untilDeadline.nodeLifecycle.active.healthy' },
     { type: 'xstate.after.untilDeadline.nodeLifecycle.draining.healthy' },
   ] as EventObject[];
@@ -54,6 +54,7 @@ const spec: ModelSpec<NodeLifecycleInput> = {
     const c = s.context as { judge: boolean; incarnation: number; heardIncarnation: number };
     return [c.judge, c.incarnation, c.heardIncarnation];
   },
+  underRoot: true,
   start: (input, coverage) => {
     const clock = new TaggedClock();
     const run = underRoot(nodeLifecycleMachine, input, { clock, inspect: coverage.inspect });
@@ -64,7 +65,7 @@ const spec: ModelSpec<NodeLifecycleInput> = {
       clock,
       fakes: undefined as never,
       emitted: run.emitted,
-      proposals: () => run.proposals(),
+      sent: () => run.sent(),
       stop: () => run.root.stop(),
     };
   },

@@ -1,10 +1,10 @@
 /**
  * Node lifecycle statechart, run as the child of a stand-in root (system id 'node') that records what
- * the judge proposes; time comes from a simulated clock.
+ * the judge proposes; time comes from a simulated clock. The actor emits nothing: the root emits the
+ * committed events.
  */
 
 import { describe, expect, it } from 'vitest';
-import { createActor } from 'xstate';
 import { nodeLifecycleMachine } from '../../machines/node-lifecycle.machine.js';
 import type { NodeDraining, NodeFailed, NodeJoined, NodeLeft } from '../../src/domain/events.js';
 import type { NodeStatus } from '../../src/domain/values.js';
@@ -31,6 +31,7 @@ function start(opts: { status?: NodeStatus; judge?: boolean; incarnation?: numbe
       timing,
       now: 0,
       incarnation: opts.incarnation ?? 1,
+      weight: 2,
       status: opts.status ?? 'Active',
       lastSeen: 0,
       judge: opts.judge ?? true,
@@ -43,9 +44,10 @@ function start(opts: { status?: NodeStatus; judge?: boolean; incarnation?: numbe
     subject,
     run,
     value: () => subject.getSnapshot().value,
-    beat: (incarnation = 1) => subject.send({ type: 'HEARTBEAT', at: clock.now(), incarnation }),
-    commit: (event: NodeJoined | NodeDraining | NodeFailed | NodeLeft, emit = true) =>
-      subject.send({ type: 'COMMITTED', at: clock.now(), event, emit }),
+    beat: (incarnation = 1, weight = 1, load = 0) =>
+      subject.send({ type: 'HEARTBEAT', at: clock.now(), incarnation, weight, load }),
+    commit: (event: NodeJoined | NodeDraining | NodeFailed | NodeLeft) =>
+      subject.send({ type: 'COMMITTED', at: clock.now(), event }),
   };
 }
 
@@ -121,41 +123,52 @@ describe('Node failure policy: active.healthy becomes suspected at lastSeen + fa
     ]);
   });
 
-  it('COMMITTED NodeFailed moves to failed and emits the event only where it was decided', async () => {
+  it('COMMITTED NodeFailed moves judge and follower alike to failed; neither emits (the root does)', async () => {
     const decided = start();
-    decided.commit(failed, true);
+    decided.commit(failed);
     expect(decided.value()).toBe('failed');
-    expect(decided.run.emitted).toEqual([failed]);
+    expect(decided.run.emitted).toEqual([]);
 
     const following = start({ judge: false });
-    following.commit(failed, false);
+    following.commit(failed);
     expect(following.value()).toBe('failed');
     expect(following.run.emitted).toEqual([]);
   });
 });
 
 describe('Membership facts', () => {
-  it('a joining node is proposed for admission by the judge, and COMMITTED NodeJoined makes it active', async () => {
+  it('a joining node is proposed for admission by the judge with the weight it announces, and COMMITTED NodeJoined makes it active', async () => {
     const t = start({ status: 'Joining' });
     expect(t.value()).toBe('joining');
-    t.beat();
+    await t.clock.advanceTo(100);
+    t.beat(1, 3, 42);
     await settle();
     expect(t.run.proposals()).toEqual([
-      { type: 'PROPOSE_JOIN', nodeId: 'n1', incarnation: 1, at: 0 },
-      { type: 'PROPOSE_JOIN', nodeId: 'n1', incarnation: 1, at: 0 },
+      // On entry, before any heartbeat: the weight the actor was created with.
+      { type: 'PROPOSE_JOIN', nodeId: 'n1', incarnation: 1, weight: 2, at: 0 },
+      { type: 'PROPOSE_JOIN', nodeId: 'n1', incarnation: 1, weight: 3, at: 100 },
     ]);
+    expect(t.subject.getSnapshot().context).toMatchObject({ weight: 3, load: 42, lastSeen: 100 });
     t.commit(joined(1));
     expect(t.value()).toEqual({ active: 'healthy' });
-    expect(t.run.emitted).toEqual([joined(1)]);
+    expect(t.run.emitted).toEqual([]);
   });
 
-  it('COMMITTED NodeDraining and NodeLeft move the state and emit only with emit: true', () => {
+  it('a heartbeat of an active node records the load it reports', () => {
     const t = start();
-    t.commit(draining, false);
+    t.beat(1, 1, 17);
+    expect(t.subject.getSnapshot().context.load).toBe(17);
+    t.beat(1, 1, 5);
+    expect(t.subject.getSnapshot().context.load).toBe(5);
+  });
+
+  it('COMMITTED NodeDraining and NodeLeft move the state, emitting nothing', () => {
+    const t = start();
+    t.commit(draining);
     expect(t.value()).toEqual({ draining: 'healthy' });
-    t.commit(left, true);
+    t.commit(left);
     expect(t.value()).toBe('left');
-    expect(t.run.emitted).toEqual([left]);
+    expect(t.run.emitted).toEqual([]);
   });
 
   it('a failed node heard with a newer incarnation goes back to joining and is proposed again', async () => {
@@ -167,7 +180,9 @@ describe('Membership facts', () => {
     t.beat(2);
     await settle();
     expect(t.value()).toBe('joining');
-    expect(t.run.proposals()).toEqual([{ type: 'PROPOSE_JOIN', nodeId: 'n1', incarnation: 2, at: 5000 }]);
+    expect(t.run.proposals()).toEqual([
+      { type: 'PROPOSE_JOIN', nodeId: 'n1', incarnation: 2, weight: 1, at: 5000 },
+    ]);
   });
 
   it('a restarted active node (newer incarnation) rejoins', () => {
@@ -183,49 +198,5 @@ describe('Membership facts', () => {
     t.subject.send({ type: 'SYNC', at: 0, status: 'Left', incarnation: 1 });
     expect(t.value()).toBe('left');
     expect(t.run.emitted).toEqual([]);
-  });
-});
-
-describe('Restore', () => {
-  function restoreAt(persistAt: number, restoreAtTime: number) {
-    return (async () => {
-      const clock = new SimulatedClock(0);
-      const input = {
-        nodeId: 'n1',
-        timing,
-        now: 0,
-        incarnation: 1,
-        status: 'Active' as const,
-        lastSeen: 0,
-        judge: false,
-      };
-      const first = createActor(nodeLifecycleMachine, { clock, input });
-      first.start();
-      await clock.advanceTo(persistAt);
-      const persisted = first.getPersistedSnapshot();
-      first.stop();
-      await clock.advanceTo(restoreAtTime);
-      // The input is ignored when a snapshot is given.
-      const restored = createActor(nodeLifecycleMachine, { clock, snapshot: persisted, input });
-      restored.start();
-      return { clock, restored };
-    })();
-  }
-
-  it('a restored snapshot has no timer until RESUME, which re-arms the deadline at its original absolute time', async () => {
-    const { clock, restored } = await restoreAt(400, 400);
-    expect(clock.pending).toBe(0);
-    restored.send({ type: 'RESUME', at: 400 });
-    await clock.advanceTo(timing.failureTimeoutMs - 1);
-    expect(restored.getSnapshot().value).toEqual({ active: 'healthy' });
-    await clock.advanceTo(timing.failureTimeoutMs);
-    expect(restored.getSnapshot().value).toEqual({ active: 'suspected' });
-  });
-
-  it('RESUME after the deadline already passed suspects at once', async () => {
-    const { clock, restored } = await restoreAt(400, 3000);
-    restored.send({ type: 'RESUME', at: 3000 });
-    await clock.advance(0);
-    expect(restored.getSnapshot().value).toEqual({ active: 'suspected' });
   });
 });

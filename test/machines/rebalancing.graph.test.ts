@@ -81,6 +81,7 @@ const spec: ModelSpec<RebalancingInput> = {
     const c = s.context as { queued: unknown; rebalance: ActiveRebalance | null };
     return [c.queued !== null, c.rebalance?.remaining.length ?? null];
   },
+  underRoot: true,
   start: (input, coverage) => {
     const clock = new TaggedClock();
     const fakes = new FakeActors();
@@ -99,7 +100,7 @@ const spec: ModelSpec<RebalancingInput> = {
       clock,
       fakes,
       emitted: run.emitted,
-      proposals: () => run.proposals(),
+      sent: () => run.sent(),
       stop: () => run.root.stop(),
     };
   },
