@@ -34,6 +34,8 @@ export interface Run {
   readonly emitted: readonly EventObject[];
   /** Events the subject sent to the root (proposals and leadership reports), in order. */
   sent(): readonly EventObject[];
+  /** Calls of the actions named in the spec's `bound`, in order (the run provides them to record). */
+  readonly calls?: readonly BoundCall[];
   stop(): void;
 }
 
@@ -54,6 +56,14 @@ export interface ModelSpec<TInput> {
    * too, so that actions sending to it only when it exists are predicted.
    */
   readonly underRoot?: boolean;
+  /** Actions the runtime binds (hooks into the application); the model predicts each call's params. */
+  readonly bound?: readonly string[];
+}
+
+/** One call of an action the runtime binds. */
+export interface BoundCall {
+  readonly type: string;
+  readonly params: unknown;
 }
 
 /**
@@ -115,6 +125,11 @@ function invokeSources(machine: AnyStateMachine): Map<string, string> {
   return out;
 }
 
+const boundBy = (
+  names: readonly string[],
+  actions: readonly { type: string; params?: unknown }[],
+): BoundCall[] =>
+  actions.filter((a) => names.includes(a.type)).map((a) => ({ type: a.type, params: a.params }));
 const emittedBy = (actions: readonly { type: string; params?: unknown }[]) =>
   actions.filter((a) => a.type === 'xstate.emit').map((a) => (a.params as { event: EventObject }).event);
 const sentBy = (actions: readonly { type: string; params?: unknown }[]) =>
@@ -176,11 +191,14 @@ export async function executePath<TInput>(
     let model = initial;
     let expectedEmitted: EventObject[] = emittedBy(initialActions).filter(predicts);
     let expectedSent: EventObject[] = sentBy(initialActions);
+    const bound = spec.bound ?? [];
+    let expectedCalls: BoundCall[] = boundBy(bound, initialActions);
     await settle();
     const check = (where: string) => {
       expect(run.subject.getSnapshot().value, where).toEqual(model.value);
       expect(run.emitted.filter(predicts), where).toEqual(expectedEmitted);
       expect(run.sent(), where).toEqual(expectedSent);
+      if (bound.length > 0) expect(run.calls, where).toEqual(expectedCalls);
     };
     check('after start');
     for (const [i, event] of events.entries()) {
@@ -192,6 +210,7 @@ export async function executePath<TInput>(
       model = next;
       expectedEmitted = [...expectedEmitted, ...emittedBy(actions).filter(predicts)];
       expectedSent = [...expectedSent, ...sentBy(actions)];
+      expectedCalls = [...expectedCalls, ...boundBy(bound, actions)];
       check(where);
     }
   } finally {

@@ -1,0 +1,123 @@
+/**
+ * Model-based coverage of the shard host: generated paths reach every state and take every transition,
+ * executed against the real machine with a fake lease read and a fake application release. The model
+ * predicts each answer and each call that starts serving shards, with its payload.
+ */
+
+import { describe, expect, it } from 'vitest';
+import { createActor, type EventObject } from 'xstate';
+import { type ShardHostInput, shardHostMachine } from '../../machines/shard-host.machine.js';
+import { type ClusterState, initialClusterState } from '../../src/domain/state.js';
+import type { NodeId } from '../../src/domain/values.js';
+import { allStateIds, allTransitionKeys, Coverage, FakeActors, TaggedClock } from './harness.js';
+import {
+  type AnyMachineSnapshot,
+  type BoundCall,
+  coverModel,
+  type ModelSpec,
+  missingTransitions,
+} from './model.js';
+
+const input: ShardHostInput = { nodeId: 'n1', now: 0 };
+const inv = (state: string) => `0.shardHost.${state}`;
+
+function map(version: number, owners: readonly (NodeId | null)[], moving: number[] = []): ClusterState {
+  return {
+    ...initialClusterState(owners.length),
+    shardMap: { version, term: 3, owners },
+    rebalance:
+      moving.length === 0
+        ? null
+        : {
+            rebalanceId: 'r1',
+            reason: 'node-joined',
+            epoch: 1,
+            term: 3,
+            startedAt: 0,
+            remaining: moving.map((shardId) => ({
+              shardId,
+              from: 'n1',
+              to: 'n2',
+              reason: 'balance' as const,
+            })),
+            moved: 0,
+          },
+  };
+}
+
+const events = (s: AnyMachineSnapshot): EventObject[] => {
+  const at = (s.context as { now: number }).now;
+  return [
+    // n1 owns 0 and 1; the plan of version 5 moves 1 to n2.
+    { type: 'TOPOLOGY', at, cluster: map(5, ['n1', 'n1', 'n2'], [1]) },
+    // The plan was abandoned: 1 is still n1's and no longer moving.
+    { type: 'TOPOLOGY', at, cluster: map(6, ['n1', 'n1', 'n2']) },
+    // The move committed: 1 is n2's.
+    { type: 'TOPOLOGY', at, cluster: map(7, ['n1', 'n2', 'n2']) },
+    { type: 'RELEASE_REQUESTED', at, requestId: 'q', leader: 'n2', term: 3, shards: [1, 2], version: 5 },
+    {
+      type: `xstate.done.actor.${inv('verifying')}`,
+      output: { lease: { holder: 'n2', term: 3, revision: 9 }, at },
+    },
+    {
+      type: `xstate.done.actor.${inv('verifying')}`,
+      output: { lease: { holder: 'n3', term: 4, revision: 9 }, at },
+    },
+    { type: `xstate.error.actor.${inv('verifying')}`, error: 'no quorum' },
+    { type: `xstate.done.actor.${inv('releasing')}`, output: { at } },
+    { type: `xstate.error.actor.${inv('releasing')}`, error: 'onRelease threw' },
+  ] as unknown as EventObject[];
+};
+
+/** Payloads of every answer the runs gave, so that the prediction is not vacuous. */
+const answered: unknown[] = [];
+
+const spec: ModelSpec<ShardHostInput> = {
+  machine: shardHostMachine,
+  events,
+  abstract: (s) => {
+    const c = s.context as { owned: number[]; released: Record<number, number>; requests: unknown[] };
+    // Two queued requests behave as more would: cap the queue so that the graph stays finite.
+    return [c.owned, c.released, Math.min(c.requests.length, 2)];
+  },
+  bound: ['answer', 'acquired'],
+  start: (runInput, coverage) => {
+    const clock = new TaggedClock();
+    const fakes = new FakeActors();
+    const calls: BoundCall[] = [];
+    const actor = createActor(
+      shardHostMachine.provide({
+        actors: { readLease: fakes.logic('readLease'), releaseShards: fakes.logic('releaseShards') },
+        actions: {
+          answer: (_, params) => calls.push({ type: 'answer', params }),
+          acquired: (_, params) => calls.push({ type: 'acquired', params }),
+        },
+      }),
+      { id: 'subject', clock, input: runInput, inspect: coverage.inspect },
+    );
+    clock.system = actor.system;
+    actor.start();
+    const stop = () => {
+      for (const c of calls) if (c.type === 'answer') answered.push(c.params);
+      actor.stop();
+    };
+    return { subject: actor, clock, fakes, emitted: [], sent: () => [], calls, stop };
+  },
+};
+
+describe('shard host model', () => {
+  it('generated paths reach every state and take every transition, with the predicted answers and acquired shards', async () => {
+    const coverage = new Coverage();
+    const { paths } = await coverModel(spec, [input], coverage);
+    expect(paths).toBeGreaterThan(10);
+    expect(allStateIds(shardHostMachine).filter((id) => !coverage.states.has(id))).toEqual([]);
+    expect(missingTransitions(shardHostMachine, coverage)).toEqual([]);
+    expect(coverage.transitions.size).toBe(allTransitionKeys(shardHostMachine).length);
+    // Honoured, refused by the lease and refused for an unreadable lease all occurred.
+    expect(answered).toContainEqual({ requestId: 'q', released: [1], refused: null });
+    expect(answered).toContainEqual(
+      expect.objectContaining({ refused: expect.stringContaining('n3 holds term 4') }),
+    );
+    expect(answered).toContainEqual(expect.objectContaining({ refused: 'the lease could not be read' }));
+  });
+});
