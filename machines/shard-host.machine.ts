@@ -36,6 +36,8 @@ export interface ShardHostContext extends HostingState {
   readonly now: number;
   /** Requests waiting, oldest first; the head is the one in progress outside `serving`. */
   readonly requests: readonly ReleaseRequest[];
+  /** The committed map last told; a release is checked against it at once (seed 82). */
+  readonly cluster: ClusterState | null;
 }
 
 export type ShardHostEvent =
@@ -62,6 +64,11 @@ function released(context: ShardHostContext): ReleaseAnswer {
   if (req === undefined) return { requestId: '', released: [], refused: null };
   const done = releasable(context, req.shards).filter((s) => s in context.released);
   return { requestId: req.requestId, released: done, refused: null };
+}
+
+/** Released shards whose hand-off the map held already shows abandoned. */
+function abandoned(context: ShardHostContext): readonly ShardId[] {
+  return context.cluster === null ? [] : followMap(context, context.cluster, context.nodeId).acquired;
 }
 
 /** The refusal of the request in progress; `lease` undefined when it could not be read. */
@@ -98,9 +105,10 @@ export const shardHostMachine = setup({
     acquired: (_args, _p: { shards: readonly ShardId[] }) => {},
     /** Answers the requester; bound by the runtime. */
     answer: (_args, _p: ReleaseAnswer) => {},
-    followMap: assign(({ context }, p: { cluster: ClusterState; at: number }) => {
+    followMap: assign(({ context }, p: { cluster: ClusterState | null; at: number }) => {
+      if (p.cluster === null) return {};
       const { owned, released } = followMap(context, p.cluster, context.nodeId);
-      return { owned, released, now: Math.max(context.now, p.at) };
+      return { owned, released, cluster: p.cluster, now: Math.max(context.now, p.at) };
     }),
     queueRequest: assign(({ context }, p: ReleaseRequest & { at: number }) => ({
       requests: [
@@ -124,6 +132,7 @@ export const shardHostMachine = setup({
     owned: [],
     released: {},
     requests: [],
+    cluster: null,
   }),
   on: {
     TOPOLOGY: {
@@ -180,6 +189,13 @@ export const shardHostMachine = setup({
             'markReleased',
             { type: 'answer', params: ({ context }) => released(context) },
             'nextRequest',
+            // A hand-off already abandoned in the map this node holds (no later map would come to
+            // say so) is served again at once.
+            { type: 'acquired', params: ({ context }) => ({ shards: abandoned(context) }) },
+            {
+              type: 'followMap',
+              params: ({ context, event }) => ({ cluster: context.cluster, at: event.output.at }),
+            },
           ],
         },
         // The application failed to release: the shards stay here; report those released before.

@@ -65,7 +65,12 @@ export class HandoffServer {
     if (reply === undefined) return;
     this.#waiting.delete(a.requestId);
     if (a.refused !== null) this.#refused(null, null, a.refused);
-    reply(a);
+    // Called from a statechart action: a requester gone away must not fail the actor.
+    try {
+      reply(a);
+    } catch (err) {
+      this.d.log.debug({ err, requestId: a.requestId }, 'could not answer a hand-off request');
+    }
   }
 
   /** The node stops: requests still waiting get nothing released. */
