@@ -40,6 +40,7 @@ function state(s: StateSpec): ClusterState {
   return {
     shardCount: SHARDS,
     nodes,
+    retired: [],
     leader: s.leader === null ? null : { nodeId: s.leader ?? 'a', term },
     highestTerm: term,
     shardMap: { version: s.version, term, owners: s.owners },
