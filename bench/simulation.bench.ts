@@ -20,6 +20,7 @@ const LARGE_TIMING: Partial<TimingConfig> = {
   renewDeadlineMs: DEFAULT_TIMING.renewDeadlineMs,
   heartbeatIntervalMs: DEFAULT_TIMING.heartbeatIntervalMs,
   failureTimeoutMs: DEFAULT_TIMING.failureTimeoutMs,
+  departedRetentionMs: DEFAULT_TIMING.departedRetentionMs,
 };
 
 function line(label: string, r: SimulationResult): string {
@@ -53,7 +54,12 @@ async function main(): Promise<void> {
     durationMs: quick ? 60_000 : 600_000,
     faults: FAULT_KINDS,
     faultEveryMs: 60_000,
-    timing: { ...FAST_TIMING, heartbeatIntervalMs: 30_000, failureTimeoutMs: 90_000 },
+    timing: {
+      ...FAST_TIMING,
+      heartbeatIntervalMs: 30_000,
+      failureTimeoutMs: 90_000,
+      departedRetentionMs: DEFAULT_TIMING.departedRetentionMs,
+    },
   });
   console.log(line(`100 nodes, ${quick ? 1 : 10} min, FAST lease (renew 0.5 s), 30 s heartbeat`, fast));
 

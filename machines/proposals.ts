@@ -6,6 +6,7 @@
 
 import { applyAll } from '../src/domain/apply.js';
 import {
+  compactDeparted,
   completeMigration,
   drainNode,
   electLeader,
@@ -46,6 +47,11 @@ export type Proposal = (
   | { readonly kind: 'drain'; readonly nodeId: NodeId }
   | { readonly kind: 'rebalance'; readonly reason: RebalanceReason }
   | { readonly kind: 'migrations'; readonly shardIds: readonly ShardId[]; readonly finish: boolean }
+  /**
+   * Remove the records of nodes departed at least `retentionMs` (`timing.departedRetentionMs`) ago; queue
+   * it when {@link departedDue} is not empty. Carries the retention so that a batch decides alone.
+   */
+  | { readonly kind: 'compact'; readonly retentionMs: number }
 ) & { readonly source: ProposalSource };
 
 export interface ProposalOutcome {
@@ -167,8 +173,16 @@ function decideOne(state: ClusterState, p: Proposal, s: EventStamp, opts: BatchO
       }
       return { ok: true, events };
     }
+    case 'compact':
+      return compactDeparted(state, { retentionMs: p.retentionMs }, s);
   }
 }
+
+/**
+ * Departed nodes whose records a `compact` proposal would remove at `now` (see `compactDeparted`):
+ * queue one when this is not empty. Each removed id's lifecycle actor must be stopped once committed.
+ */
+export { departedDue } from '../src/domain/commands.js';
 
 /** Reason for rebalancing after a membership event. */
 export function rebalanceReasonFor(event: DomainEvent): RebalanceReason | null {

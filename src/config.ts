@@ -42,6 +42,16 @@ export interface TimingConfig {
   readonly handoffTimeoutMs: number;
   /** Timeout of one request/reply or store operation; a timeout is an unknown outcome. Default 2 s. */
   readonly requestTimeoutMs: number;
+  /**
+   * How long the record of a Left or Failed node stays in the topology before the leader removes it
+   * (keeping only a tombstone of its incarnation). Every id that ever joined would otherwise cost bytes
+   * in every commit and every follower's decode. It must exceed the failure timeout: a process cut off
+   * past its deadline must still find itself recorded as Failed when it comes back, and rejoin as a new
+   * incarnation, and a late heartbeat of a departed incarnation must meet its record. Default 10 min:
+   * well above the 90 s failure timeout, so that the old process is certainly gone or fenced, and short
+   * enough that churn of fresh ids keeps the record small.
+   */
+  readonly departedRetentionMs: number;
 }
 
 export const DEFAULT_TIMING: TimingConfig = {
@@ -53,6 +63,7 @@ export const DEFAULT_TIMING: TimingConfig = {
   failureTimeoutMs: 90_000,
   handoffTimeoutMs: 5_000,
   requestTimeoutMs: 2_000,
+  departedRetentionMs: 600_000,
 };
 
 /** Short timings for demos and tests: a crashed leader is replaced within ~2.5 s. */
@@ -65,6 +76,7 @@ export const FAST_TIMING: TimingConfig = {
   failureTimeoutMs: 2_000,
   handoffTimeoutMs: 1_000,
   requestTimeoutMs: 500,
+  departedRetentionMs: 10_000,
 };
 
 /** Validates a partial timing config over the defaults; throws InvalidConfigError naming the fields. */
@@ -117,6 +129,12 @@ export function resolveTiming(
     throw new InvalidConfigError(
       'timing.failureTimeoutMs',
       `must be at least 2 × timing.heartbeatIntervalMs (${2 * t.heartbeatIntervalMs} ms), got ${t.failureTimeoutMs} ms: one lost heartbeat would fail a node`,
+    );
+  }
+  if (t.departedRetentionMs <= t.failureTimeoutMs) {
+    throw new InvalidConfigError(
+      'timing.departedRetentionMs',
+      `must be above timing.failureTimeoutMs (${t.failureTimeoutMs} ms), got ${t.departedRetentionMs} ms: a process cut off past its deadline could come back to find its record gone instead of Failed`,
     );
   }
   return Object.freeze(t);

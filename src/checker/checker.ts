@@ -446,6 +446,9 @@ class InvariantChecker implements Checker {
           this.#requireRelease(e.shardId, e.from, e.to, at, () => [compactEvent(e)]);
         break;
       }
+      case 'NodeRemoved':
+        // Compaction of a departed record: no membership change, so it allows no rebalance.
+        break;
       case 'RebalancingCompleted':
         this.#open.delete(e.rebalanceId);
         if (this.#lastTrigger && e.skipped > 0) this.#lastTrigger = { ...this.#lastTrigger, skipped: true };
@@ -652,6 +655,19 @@ class InvariantChecker implements Checker {
     }
     const ev = (items: unknown[]) => [compactCommit(prev), compactCommit(c), items.slice(0, 16)];
     const v = b.shardMap.version;
+    // Only a departed record may leave the topology (compaction); a member that vanishes was lost.
+    const vanished = Object.values(a.nodes).filter(
+      (n) => b.nodes[n.id] === undefined && n.status !== 'Left' && n.status !== 'Failed',
+    );
+    if (vanished.length > 0) {
+      const f = vanished[0]!;
+      this.#report(
+        'event-fits-state',
+        at,
+        `${vanished.length} member record(s) vanished from the topology in version ${v} without departing, e.g. ${f.id} (${f.status}#${f.incarnation})`,
+        ev(vanished.map((n) => ({ id: n.id, status: n.status, incarnation: n.incarnation }))),
+      );
+    }
     if (lost.length > 0) {
       const f = lost[0]!;
       this.#report(

@@ -15,6 +15,7 @@ import type {
   NodeFailed,
   NodeJoined,
   NodeLeft,
+  NodeRemoved,
   PlannedMove,
   RebalancingCompleted,
   RebalancingTriggered,
@@ -28,8 +29,8 @@ import {
   violation,
   violationError,
 } from './invariants.js';
-import type { ActiveRebalance, ClusterState } from './state.js';
-import { initialClusterState } from './state.js';
+import type { ActiveRebalance, ClusterState, RetiredNode } from './state.js';
+import { initialClusterState, MAX_RETIRED_NODES, retiredIncarnation } from './state.js';
 import type { NodeId, NodeInfo, ShardId } from './values.js';
 
 /**
@@ -72,6 +73,8 @@ function transition(state: ClusterState, event: DomainEvent): ClusterState {
     case 'NodeFailed':
     case 'NodeLeft':
       return nodeGone(s, event);
+    case 'NodeRemoved':
+      return nodeRemoved(s, event);
     case 'LeaderElected':
       return leaderElected(s, event);
     case 'LeadershipRenewed':
@@ -119,6 +122,15 @@ function nodeJoined(state: ClusterState, e: NodeJoined): ClusterState {
       `${e.nodeId} joined with incarnation ${e.incarnation}, not above the known ${known.incarnation}`,
     );
   }
+  const retired = retiredIncarnation(state, e.nodeId);
+  if (retired !== null && e.incarnation <= retired) {
+    fail(
+      state,
+      e,
+      EVENT_FITS_STATE,
+      `${e.nodeId} joined with incarnation ${e.incarnation}, but incarnation ${retired} departed and was removed`,
+    );
+  }
   const info: NodeInfo = {
     id: e.nodeId,
     status: 'Active',
@@ -127,7 +139,13 @@ function nodeJoined(state: ClusterState, e: NodeJoined): ClusterState {
     load: 0,
     weight: e.weight,
   };
-  return { ...state, nodes: { ...state.nodes, [e.nodeId]: info }, epoch: state.epoch + 1 };
+  return {
+    ...state,
+    nodes: { ...state.nodes, [e.nodeId]: info },
+    // The record of the newer incarnation fences the older ones from now on: the tombstone is redundant.
+    retired: retired === null ? state.retired : state.retired.filter((r) => r.id !== e.nodeId),
+    epoch: state.epoch + 1,
+  };
 }
 
 function nodeDraining(state: ClusterState, e: NodeDraining): ClusterState {
@@ -169,8 +187,8 @@ function nodeGone(state: ClusterState, e: NodeFailed | NodeLeft): ClusterState {
   }
   const info: NodeInfo =
     e.type === 'NodeFailed'
-      ? { ...known, status: 'Failed', lastSeen: e.lastSeen }
-      : { ...known, status: 'Left' };
+      ? { ...known, status: 'Failed', lastSeen: e.lastSeen, departedAt: e.at }
+      : { ...known, status: 'Left', departedAt: e.at };
   let next: ClusterState = {
     ...state,
     nodes: { ...state.nodes, [e.nodeId]: info },
@@ -192,6 +210,37 @@ function nodeGone(state: ClusterState, e: NodeFailed | NodeLeft): ClusterState {
     };
   }
   return next;
+}
+
+/**
+ * Drops a departed node's record and keeps a tombstone of its incarnation, forgetting the oldest
+ * tombstone beyond {@link MAX_RETIRED_NODES}. Not a topology change: the node owns and receives no shard,
+ * so the epoch stays and no rebalance follows.
+ */
+function nodeRemoved(state: ClusterState, e: NodeRemoved): ClusterState {
+  fenced(state, e);
+  const known = state.nodes[e.nodeId];
+  if (known === undefined || known.status !== e.status || known.incarnation !== e.incarnation) {
+    fail(
+      state,
+      e,
+      EVENT_FITS_STATE,
+      `NodeRemoved for ${e.nodeId}#${e.incarnation} (${e.status}), but the record is ${
+        known ? `${known.status}#${known.incarnation}` : 'absent'
+      }`,
+    );
+  }
+  const reference = departedReference(state, e.nodeId);
+  if (reference !== null) {
+    fail(state, e, EVENT_FITS_STATE, `NodeRemoved for ${e.nodeId}, which ${reference}`);
+  }
+  const nodes = { ...state.nodes };
+  delete nodes[e.nodeId];
+  const retired: RetiredNode[] = [
+    ...state.retired.filter((r) => r.id !== e.nodeId),
+    { id: e.nodeId, incarnation: e.incarnation },
+  ];
+  return { ...state, nodes, retired: retired.slice(-MAX_RETIRED_NODES) };
 }
 
 function leaderElected(state: ClusterState, e: LeaderElected): ClusterState {
@@ -405,6 +454,24 @@ export function ownedBy(owners: readonly (NodeId | null)[], node: NodeId): Shard
     if (o === node) out.push(s);
   });
   return out;
+}
+
+/**
+ * Why the record of `nodeId` must stay, or null when nothing but the record names it: a removed id must
+ * not be the leader, own a shard, be the previous owner a pending recovery names, or be part of the plan
+ * of the rebalance in progress.
+ */
+export function departedReference(state: ClusterState, nodeId: NodeId): string | null {
+  if (state.leader?.nodeId === nodeId) return `leads term ${state.leader.term}`;
+  const owned = state.shardMap.owners.indexOf(nodeId);
+  if (owned >= 0) return `owns shard ${owned}`;
+  for (const [shard, from] of Object.entries(state.orphanedFrom)) {
+    if (from === nodeId) return `is the previous owner of orphaned shard ${shard}`;
+  }
+  const m = state.rebalance?.remaining.find((x) => x.from === nodeId || x.to === nodeId);
+  if (m !== undefined)
+    return `is in the plan of rebalance ${state.rebalance!.rebalanceId} (shard ${m.shardId})`;
+  return null;
 }
 
 function drainingOwnsShards(state: ClusterState): boolean {

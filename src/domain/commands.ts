@@ -13,7 +13,7 @@
  * and leave it unchanged, so a renewal never makes a follower skip the next map write.
  */
 
-import { ownedBy, topologyChanged } from './apply.js';
+import { departedReference, ownedBy, topologyChanged } from './apply.js';
 import { CommandRejectedError } from './errors.js';
 import type {
   DomainEvent,
@@ -25,6 +25,7 @@ import type {
   NodeFailed,
   NodeJoined,
   NodeLeft,
+  NodeRemoved,
   PlannedMove,
   RebalanceReason,
   RebalancingCompleted,
@@ -36,8 +37,8 @@ import { type EventStamp, stamp } from './events.js';
 import { hasActiveNode } from './invariants.js';
 import type { PlacementStrategy } from './placement-strategy.js';
 import type { ClusterState } from './state.js';
-import { nodesWithStatus } from './state.js';
-import type { NodeId, ShardId, Term } from './values.js';
+import { nodesWithStatus, retiredIncarnation } from './state.js';
+import type { NodeId, NodeInfo, ShardId, Term } from './values.js';
 import { isNodeId } from './values.js';
 
 /** Why a command was rejected. Stable: callers branch on it. */
@@ -64,6 +65,8 @@ export type RejectionCode =
   | 'NO_ACTIVE_NODES'
   | 'INVALID_PLAN'
   | 'INVALID_ARGUMENT'
+  /** No departed node is past its retention (or every one is still named by a pending recovery or plan). */
+  | 'NOTHING_DUE'
   /** The decision's events would break an invariant (a bug in a strategy or caller); nothing was applied. */
   | 'INVARIANT_VIOLATION'
   /** The leader could not write the decision to the store; the proposer may retry. */
@@ -126,6 +129,14 @@ export interface CompleteMigrationCommand {
 }
 /** Close the rebalance in progress with its remaining moves undone (leader-only). */
 export type FinishRebalanceCommand = Record<string, never>;
+/** Remove the records of nodes that departed longer than `retentionMs` ago (leader-only). */
+export interface CompactDepartedCommand {
+  /**
+   * How long a Left or Failed record stays (`TimingConfig.departedRetentionMs`): long enough that the
+   * departed process has certainly stopped or seen its status and come back as a newer incarnation.
+   */
+  readonly retentionMs: number;
+}
 /** Record that `nodeId` won the lease for `term`. Issued by the winner, not by the previous leader. */
 export interface ElectLeaderCommand {
   readonly nodeId: NodeId;
@@ -181,7 +192,18 @@ export function joinCluster(state: ClusterState, cmd: JoinClusterCommand, s: Eve
       s,
     );
   const known = state.nodes[cmd.nodeId];
-  if (known === undefined || known.status === 'Joining') return accept(joined());
+  if (known === undefined) {
+    // A compacted id: its tombstone still fences the departed incarnation and any older one.
+    const retired = retiredIncarnation(state, cmd.nodeId);
+    if (retired !== null && cmd.incarnation <= retired) {
+      return reject(
+        'STALE_INCARNATION',
+        `${cmd.nodeId} departed with incarnation ${retired} and was removed; rejoining needs a higher one, got ${cmd.incarnation}`,
+      );
+    }
+    return accept(joined());
+  }
+  if (known.status === 'Joining') return accept(joined());
   if (cmd.incarnation <= known.incarnation) {
     if (known.status === 'Active' || known.status === 'Draining') {
       return reject(
@@ -512,6 +534,72 @@ export function finishRebalance(
 }
 
 /**
+ * Removes the records of Left and Failed nodes whose departure (`departedAt`, or `lastSeen` for records
+ * written before departures were timed) is at least `retentionMs` before `s.now`, one `NodeRemoved` each;
+ * `apply` keeps a tombstone of each removed incarnation. Without this, every id that ever joined would
+ * stay in the topology record, which every commit writes and every follower decodes.
+ */
+export function compactDeparted(
+  state: ClusterState,
+  cmd: CompactDepartedCommand,
+  s: EventStamp,
+): CommandResult {
+  const l = leaderOnly(state, s);
+  if (!l.ok) return l;
+  if (!(cmd.retentionMs > 0) || !Number.isFinite(cmd.retentionMs)) {
+    return reject(
+      'INVALID_ARGUMENT',
+      `retentionMs must be a positive number of milliseconds, got ${cmd.retentionMs}`,
+    );
+  }
+  const due = departedDue(state, s.now, cmd.retentionMs);
+  if (due.length === 0) {
+    return reject(
+      'NOTHING_DUE',
+      `no Left or Failed node departed ${cmd.retentionMs} ms or more before ${s.now}`,
+    );
+  }
+  return {
+    ok: true,
+    events: due.map((id) => {
+      const n = state.nodes[id]!;
+      return stamp<NodeRemoved>(
+        {
+          type: 'NodeRemoved',
+          ...l.meta,
+          nodeId: id,
+          incarnation: n.incarnation,
+          status: n.status as NodeRemoved['status'],
+          departedAt: departureOf(n),
+        },
+        s,
+      );
+    }),
+  };
+}
+
+/**
+ * Ids of the Left and Failed nodes whose records {@link compactDeparted} would remove at `now`, sorted:
+ * departed at least `retentionMs` ago, and named by nothing but their record (see `departedReference`).
+ * Empty when no compaction is due.
+ */
+export function departedDue(state: ClusterState, now: number, retentionMs: number): NodeId[] {
+  return Object.values(state.nodes)
+    .filter(
+      (n) =>
+        (n.status === 'Left' || n.status === 'Failed') &&
+        departureOf(n) + retentionMs <= now &&
+        departedReference(state, n.id) === null,
+    )
+    .map((n) => n.id)
+    .sort();
+}
+
+function departureOf(n: NodeInfo): number {
+  return n.departedAt ?? n.lastSeen;
+}
+
+/**
  * Records that `nodeId` won the lease for `term`. The term must exceed every term seen, and the winner
  * must be Active — except at bootstrap, when no node is Active and the first leader admits itself.
  */
@@ -599,6 +687,7 @@ export type ClusterCommand =
   | ({ readonly type: 'rebalanceShards' } & RebalanceShardsCommand)
   | ({ readonly type: 'completeMigration' } & CompleteMigrationCommand)
   | { readonly type: 'finishRebalance' }
+  | ({ readonly type: 'compactDeparted' } & CompactDepartedCommand)
   | ({ readonly type: 'electLeader' } & ElectLeaderCommand)
   | ({ readonly type: 'renewLeadership' } & RenewLeadershipCommand)
   | ({ readonly type: 'loseLeadership' } & LoseLeadershipCommand);
@@ -622,6 +711,8 @@ export function decide(state: ClusterState, cmd: ClusterCommand, s: EventStamp):
       return completeMigration(state, cmd, s);
     case 'finishRebalance':
       return finishRebalance(state, {}, s);
+    case 'compactDeparted':
+      return compactDeparted(state, cmd, s);
     case 'electLeader':
       return electLeader(state, cmd, s);
     case 'renewLeadership':

@@ -65,6 +65,20 @@ export interface NodeLeft extends EventBase<'NodeLeft'> {
   readonly reason: 'graceful' | 'drained';
   readonly orphaned: readonly ShardId[];
 }
+/**
+ * A departed node's record was compacted away after the retention: its id now survives only as a
+ * tombstone of `incarnation`, which fences late processes of that incarnation. One event per node, like
+ * every other membership event, so the audit log and the root (which stops the node's lifecycle actor)
+ * handle one node per fact.
+ */
+export interface NodeRemoved extends EventBase<'NodeRemoved'> {
+  readonly nodeId: NodeId;
+  readonly incarnation: number;
+  /** Status the record had when removed. */
+  readonly status: 'Failed' | 'Left';
+  /** When the incarnation departed (clock ms). */
+  readonly departedAt: number;
+}
 export interface LeaderElected extends EventBase<'LeaderElected'> {
   readonly nodeId: NodeId;
   readonly previous: { readonly nodeId: NodeId; readonly term: Term } | null;
@@ -111,6 +125,7 @@ export type DomainEvent =
   | NodeDraining
   | NodeFailed
   | NodeLeft
+  | NodeRemoved
   | LeaderElected
   | LeadershipRenewed
   | LeadershipLost
@@ -127,6 +142,7 @@ export const DOMAIN_EVENT_TYPES: readonly DomainEventType[] = [
   'NodeDraining',
   'NodeFailed',
   'NodeLeft',
+  'NodeRemoved',
   'LeaderElected',
   'LeadershipRenewed',
   'LeadershipLost',
@@ -213,6 +229,14 @@ export const domainEventSchema = z.discriminatedUnion('type', [
     nodeId: nodeIdS,
     reason: z.enum(['graceful', 'drained']),
     orphaned: z.array(shardS),
+  }),
+  z.strictObject({
+    type: z.literal('NodeRemoved'),
+    ...base,
+    nodeId: nodeIdS,
+    incarnation: nat,
+    status: z.enum(['Failed', 'Left']),
+    departedAt: z.number().finite(),
   }),
   z.strictObject({
     type: z.literal('LeaderElected'),

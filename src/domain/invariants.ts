@@ -4,7 +4,7 @@
  * every violation as data.
  */
 import { InvariantViolationError } from './errors.js';
-import type { ClusterState } from './state.js';
+import { type ClusterState, MAX_RETIRED_NODES } from './state.js';
 import type { NodeId, ShardId, Term } from './values.js';
 
 /** Names of the five invariants, as they appear in {@link InvariantViolationError.invariant}. */
@@ -249,6 +249,32 @@ export function checkInvariants(state: ClusterState): InvariantViolation[] {
         ),
       );
     }
+  }
+
+  // Not one of the five: tombstones must stay bounded and never shadow a node on record, or joins would
+  // be judged against the wrong incarnation.
+  const tombstones = new Set<NodeId>();
+  for (const r of state.retired) {
+    if (tombstones.has(r.id) || state.nodes[r.id] !== undefined) {
+      out.push(
+        violation(
+          state,
+          EVENT_FITS_STATE,
+          `node ${r.id} has a tombstone (#${r.incarnation}) ${tombstones.has(r.id) ? 'twice' : 'and a record'}`,
+        ),
+      );
+      break;
+    }
+    tombstones.add(r.id);
+  }
+  if (state.retired.length > MAX_RETIRED_NODES) {
+    out.push(
+      violation(
+        state,
+        EVENT_FITS_STATE,
+        `${state.retired.length} tombstones kept, above the cap of ${MAX_RETIRED_NODES}`,
+      ),
+    );
   }
   return out;
 }

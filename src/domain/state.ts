@@ -19,10 +19,38 @@ export interface ActiveRebalance {
   readonly moved: number;
 }
 
+/**
+ * The last incarnation of a node whose record was compacted away: a join or heartbeat of this
+ * incarnation or an older one comes from a process that already departed, and is refused.
+ */
+export interface RetiredNode {
+  readonly id: NodeId;
+  readonly incarnation: number;
+}
+
+/**
+ * Most tombstones kept in {@link ClusterState.retired}; the oldest is forgotten first. A domain constant
+ * rather than a setting, because every node must apply `NodeRemoved` to the same state. At ~45 bytes
+ * each (short ids) this caps the tombstones at ~6 KB of the topology record. Removal happens only after
+ * the departed-retention time, so a tombstone is dropped only after 128 further removals: even at a
+ * churn of 10 departures a minute a departed incarnation stays fenced for twice a 10-minute retention.
+ */
+export const MAX_RETIRED_NODES = 128;
+
 export interface ClusterState {
   readonly shardCount: number;
-  /** Every node ever admitted, keyed by id (Left and Failed nodes stay, for history and incarnation checks). */
+  /**
+   * Nodes admitted and not yet compacted, keyed by id. Left and Failed nodes stay until their departure
+   * is older than the retention (`compactDeparted`), then move to {@link retired}.
+   */
   readonly nodes: Readonly<Record<NodeId, NodeInfo>>;
+  /**
+   * Tombstones of compacted nodes, oldest first, at most {@link MAX_RETIRED_NODES}, and never for an id
+   * that is in `nodes`. Per id rather than one watermark across ids: incarnations are start times read
+   * from each host's own clock, so comparing one node's incarnation with another's is meaningless (a host
+   * whose clock lags would never get a fresh node admitted again).
+   */
+  readonly retired: readonly RetiredNode[];
   /** Current leader, or null when none is known. */
   readonly leader: { readonly nodeId: NodeId; readonly term: Term } | null;
   /** Highest term ever seen; terms never go back. */
@@ -57,6 +85,7 @@ export function initialClusterState(shardCount: number = DEFAULT_SHARD_COUNT): C
   return {
     shardCount,
     nodes: {},
+    retired: [],
     leader: null,
     highestTerm: 0,
     shardMap: emptyShardMap(shardCount),
@@ -75,4 +104,13 @@ export function nodesWithStatus(state: ClusterState, ...statuses: NodeInfo['stat
     .filter((n) => statuses.includes(n.status))
     .map((n) => n.id)
     .sort();
+}
+
+/**
+ * The incarnation under which `nodeId` was compacted away, or null when it has no tombstone. Only a
+ * newer incarnation of that id may join again; heartbeats of this one or older are stale.
+ */
+export function retiredIncarnation(state: ClusterState, nodeId: NodeId): number | null {
+  for (const r of state.retired) if (r.id === nodeId) return r.incarnation;
+  return null;
 }

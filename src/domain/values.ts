@@ -35,6 +35,11 @@ export interface NodeInfo {
   readonly load: number;
   /** Relative capacity for weighted placement; 1 unless configured. */
   readonly weight: number;
+  /**
+   * Clock time of the NodeFailed / NodeLeft that ended this incarnation; absent while it is a member.
+   * The record is compacted away once this is older than the retention (see `compactDeparted`).
+   */
+  readonly departedAt?: number;
 }
 
 /** Who owns every shard, as written by the leader of `term`. */

@@ -11,7 +11,7 @@ import {
   plannedMoveSchema,
   rebalanceReasonSchema,
 } from '../domain/events.js';
-import type { ClusterState } from '../domain/state.js';
+import { type ClusterState, MAX_RETIRED_NODES } from '../domain/state.js';
 import type { ShardId, Term } from '../domain/values.js';
 import type { Heartbeat, LeaseRecord, OperatorCommand } from './messages.js';
 
@@ -101,8 +101,14 @@ const clusterStateS = z.strictObject({
       lastSeen: z.number().finite(),
       load: z.number().finite().nonnegative(),
       weight: z.number().positive(),
+      departedAt: z.number().finite().optional(),
     }),
   ),
+  // Absent from records written before compaction existed: read as no tombstones.
+  retired: z
+    .array(z.strictObject({ id: nodeIdS, incarnation: nat }))
+    .max(MAX_RETIRED_NODES)
+    .default([]),
   leader: z.strictObject({ nodeId: nodeIdS, term: nat }).nullable(),
   highestTerm: nat,
   shardMap: z.strictObject({ version: nat, term: nat, owners: z.array(nodeIdS.nullable()) }),

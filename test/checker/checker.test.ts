@@ -40,6 +40,7 @@ function state(s: StateSpec): ClusterState {
   return {
     shardCount: SHARDS,
     nodes,
+    retired: [],
     leader: s.leader === null ? null : { nodeId: s.leader ?? 'a', term },
     highestTerm: term,
     shardMap: { version: s.version, term, owners: s.owners },
@@ -316,5 +317,46 @@ describe('the invariant checker', () => {
     expect(invariants([commit(0, 1, { ...base, owners: AB.slice(0, 6), version: 1 })])).toContain(
       'event-fits-state',
     );
+  });
+  it('accepts a departed record compacted away, and catches a member record that vanishes without departing', () => {
+    const three = (c: NodeStatus) => ({ a: 'Active', b: 'Active', c }) as StateSpec['nodes'];
+    const compacted = [
+      commit(0, 1, { nodes: three('Left'), owners: AB, version: 1 }),
+      event(3, {
+        type: 'NodeRemoved',
+        nodeId: 'c',
+        incarnation: 1,
+        status: 'Left',
+        departedAt: 0,
+      } as Partial<DomainEvent> as DomainEvent),
+      commit(3, 2, { ...base, version: 2 }),
+    ];
+    expect(invariants(compacted)).toEqual([]);
+    const lost = [
+      commit(0, 1, { nodes: three('Draining'), owners: AB, version: 1 }),
+      commit(3, 2, { ...base, version: 2 }),
+    ];
+    const v = checkHistory(lost, config);
+    expect(v.map((x) => x.invariant)).toEqual(['event-fits-state']);
+    expect(v[0]!.message).toMatch(/vanished .* without departing, e\.g\. c \(Draining#1\)/);
+  });
+
+  it('does not count a removed record as a membership change that allows a rebalance', () => {
+    const trig = (at: number, id: string) =>
+      event(at, {
+        type: 'RebalancingTriggered',
+        rebalanceId: id,
+        reason: 'node-left',
+        epoch: 2,
+        plan: [],
+      } as never);
+    const removed = event(2, {
+      type: 'NodeRemoved',
+      nodeId: 'c',
+      incarnation: 1,
+      status: 'Failed',
+      departedAt: 0,
+    } as Partial<DomainEvent> as DomainEvent);
+    expect(invariants([trig(0, 'r1'), removed, trig(5, 'r2')])).toEqual(['moves-only-on-topology-change']);
   });
 });

@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { applyAll, replay, topologyChanged } from '../../../src/domain/apply.js';
 import type { CommandResult, RejectionCode } from '../../../src/domain/commands.js';
 import {
+  compactDeparted,
   completeMigration,
   drainNode,
   electLeader,
@@ -46,7 +47,8 @@ type Op =
   | { k: 'finish' }
   | { k: 'elect'; node: number }
   | { k: 'renew' }
-  | { k: 'lose' };
+  | { k: 'lose' }
+  | { k: 'compact'; retentionMs: number; settleFirst: boolean };
 
 const node = fc.integer({ min: 0, max: POOL.length - 1 });
 const opArb: fc.Arbitrary<Op> = fc.oneof(
@@ -79,6 +81,14 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ k: fc.constant('elect' as const), node }) },
   { weight: 1, arbitrary: fc.constant({ k: 'renew' as const }) },
   { weight: 1, arbitrary: fc.constant({ k: 'lose' as const }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      k: fc.constant('compact' as const),
+      retentionMs: fc.constantFrom(1, 30, 200),
+      settleFirst: fc.boolean(),
+    }),
+  },
 );
 const scenarioArb = fc.record({
   shardCount: fc.constantFrom(8, 24, 64),
@@ -282,6 +292,21 @@ class Runner {
           loseLeadership(s, { nodeId: s.leader!.nodeId, term: s.leader!.term, reason: 'renew-deadline' }, L),
         );
         return;
+      case 'compact': {
+        // Recovery first, or the departed nodes are still named as the previous owners of orphans.
+        if (op.settleFirst) this.rebalanceFully();
+        const removed = this.exec(compactDeparted(this.state, { retentionMs: op.retentionMs }, this.leader), [
+          'NOTHING_DUE',
+        ]);
+        // A removed incarnation may not come back; only a newer one (the 'rejoin' op) is admitted.
+        if (removed) {
+          for (const r of this.state.retired) {
+            const back = joinCluster(this.state, { nodeId: r.id, incarnation: r.incarnation }, this.leader);
+            expect(back.ok ? 'accepted' : back.rejection.code).toBe('STALE_INCARNATION');
+          }
+        }
+        return;
+      }
     }
   }
 
