@@ -1,0 +1,411 @@
+/**
+ * The root's logic as pure functions, without an actor: context and fact in, context patch and
+ * effects out. Batches are decided through the real domain (`decideQueued`), so that the states and
+ * events are those a leader would commit.
+ */
+import { describe, expect, it } from 'vitest';
+import type { ClusterNodeContext } from '../../machines/cluster-node.machine.js';
+import type { Proposal } from '../../machines/proposals.js';
+import {
+  adoptTopology,
+  applyCommitted,
+  decideQueued,
+  dropPending,
+  enqueueProposal,
+  type RootEffect,
+  routeHeartbeat,
+  sameProposal,
+} from '../../machines/root-effects.js';
+import { FAST_TIMING } from '../../src/config.js';
+import { type ClusterState, initialClusterState } from '../../src/domain/state.js';
+import type { NodeId, NodeInfo, NodeStatus } from '../../src/domain/values.js';
+import type { Heartbeat } from '../../src/protocol/messages.js';
+
+const timing = FAST_TIMING;
+
+function context(over: Partial<ClusterNodeContext> = {}): ClusterNodeContext {
+  return {
+    nodeId: 'n1',
+    incarnation: 1,
+    weight: 1,
+    load: 0,
+    timing,
+    maxMovesPerRound: 4,
+    strategy: 'balanced',
+    now: 100,
+    idPrefix: 'n1-1',
+    seq: 0,
+    cluster: initialClusterState(4),
+    revision: 0,
+    highestTerm: 0,
+    term: null,
+    fenced: false,
+    queue: [],
+    pending: null,
+    tracked: {},
+    failures: 0,
+    ...over,
+  };
+}
+
+const election = (term: number): Proposal => ({ kind: 'election', term, source: 'root' });
+const join = (nodeId: NodeId, weight = 1): Proposal => ({
+  kind: 'join',
+  nodeId,
+  incarnation: 1,
+  weight,
+  source: 'lifecycle',
+});
+const command = (requestId: string, p: { kind: 'drain' | 'leave'; nodeId: NodeId }): Proposal =>
+  p.kind === 'drain'
+    ? { kind: 'drain', nodeId: p.nodeId, source: { requestId } }
+    : { kind: 'leave', nodeId: p.nodeId, reason: 'graceful', source: { requestId } };
+
+/** The leader of term 1 with `queue` decided into its pending batch. */
+function deciding(queue: Proposal[], over: Partial<ClusterNodeContext> = {}) {
+  const ctx = context({ term: 1, ...over, queue });
+  const step = decideQueued(ctx);
+  return { ctx: { ...ctx, ...step.patch }, effects: step.effects };
+}
+
+/** Commits the pending batch of `ctx` and returns the context after it. */
+function commit(ctx: ClusterNodeContext): ClusterNodeContext {
+  return { ...ctx, ...applyCommitted(ctx, { revision: ctx.revision + 1, at: ctx.now }).patch };
+}
+
+/** n1 leads term 1 of a cluster of n1 and n2, both Active, with lifecycle actors for both. */
+function twoNodes(): ClusterNodeContext {
+  const { ctx } = deciding([election(1), join('n2')], { tracked: { n2: 'Joining' } });
+  return { ...commit(ctx), fenced: true };
+}
+
+const node = (id: NodeId, status: NodeStatus, incarnation = 1): NodeInfo => ({
+  id,
+  status,
+  incarnation,
+  lastSeen: 0,
+  load: 0,
+  weight: 1,
+});
+function withNodes(nodes: NodeInfo[], over: Partial<ClusterState> = {}): ClusterState {
+  const base = initialClusterState(4);
+  return { ...base, nodes: Object.fromEntries(nodes.map((n) => [n.id, n])), ...over };
+}
+
+const emits = (effects: readonly RootEffect[]) =>
+  effects.flatMap((e) => (e.kind === 'emit' ? [e.event] : []));
+const sendsTo = (effects: readonly RootEffect[], to: string) =>
+  effects.flatMap((e) => (e.kind === 'send' && e.to === to ? [e.event] : []));
+
+describe('adoptTopology', () => {
+  const state = withNodes([node('n1', 'Active')], {
+    highestTerm: 2,
+    shardMap: { version: 3, term: 2, owners: [] },
+  });
+
+  it('ignores a topology whose revision is not newer than the one held', () => {
+    const ctx = context({ revision: 5 });
+    expect(adoptTopology(ctx, { state, revision: 5, at: 200 })).toEqual({ patch: {}, effects: [] });
+    expect(adoptTopology(ctx, { state, revision: 4, at: 200 })).toEqual({ patch: {}, effects: [] });
+  });
+
+  it('ignores a topology written by a deposed term, whatever its revision', () => {
+    const ctx = context({ revision: 5, highestTerm: 4 });
+    expect(adoptTopology(ctx, { state, revision: 9, at: 200 })).toEqual({ patch: {}, effects: [] });
+    // A later term's write is adopted.
+    const current = { ...state, highestTerm: 4 };
+    expect(adoptTopology(ctx, { state: current, revision: 9, at: 200 }).patch).toMatchObject({
+      cluster: current,
+      revision: 9,
+    });
+  });
+
+  it('adopts a newer topology and tells leadership and the shard host about it', () => {
+    const step = adoptTopology(context({ revision: 1 }), { state, revision: 2, at: 200 });
+    expect(step.patch).toMatchObject({ cluster: state, revision: 2, highestTerm: 2, now: 200 });
+    expect(sendsTo(step.effects, 'leadership')).toEqual([
+      { type: 'TOPOLOGY_INFO', at: 200, eligible: true, version: 3 },
+    ]);
+    expect(sendsTo(step.effects, 'shard-host')).toEqual([{ type: 'TOPOLOGY', at: 200, cluster: state }]);
+  });
+
+  it('spawns lifecycle actors for new members, syncs changed ones, stops removed ones and keeps nodes only heard', () => {
+    const ctx = context({
+      revision: 1,
+      term: 1,
+      cluster: withNodes([node('n2', 'Active'), node('n3', 'Left')]),
+      // n4 was heard by heartbeat and never admitted; n3 departed and was compacted away.
+      tracked: { n2: 'Active', n3: 'Left', n4: 'Joining' },
+    });
+    const next = withNodes([node('n1', 'Active'), node('n2', 'Draining')]);
+    const step = adoptTopology(ctx, { state: next, revision: 2, at: 300 });
+    expect(step.patch.tracked).toEqual({ n1: 'Active', n2: 'Draining', n4: 'Joining' });
+    expect(step.effects.filter((e) => e.kind !== 'send' || e.to.startsWith('lifecycle-'))).toEqual([
+      {
+        kind: 'spawnLifecycle',
+        input: {
+          nodeId: 'n1',
+          timing,
+          now: 300,
+          incarnation: 1,
+          weight: 1,
+          status: 'Active',
+          lastSeen: 300,
+          judge: true,
+        },
+      },
+      {
+        kind: 'send',
+        to: 'lifecycle-n2',
+        event: { type: 'SYNC', at: 300, status: 'Draining', incarnation: 1 },
+      },
+      { kind: 'stop', id: 'lifecycle-n3' },
+    ]);
+  });
+});
+
+describe('applyCommitted', () => {
+  it('does nothing without a pending batch', () => {
+    expect(applyCommitted(context(), { revision: 1, at: 0 })).toEqual({ patch: {}, effects: [] });
+  });
+
+  it('emits the domain events of the batch in commit order, before anything else', () => {
+    const { ctx } = deciding([election(1), join('n2', 3)], { tracked: { n2: 'Joining' } });
+    const batch = ctx.pending!;
+    expect(batch.events.map((e) => e.type)).toEqual(['LeaderElected', 'NodeJoined', 'NodeJoined']);
+    const step = applyCommitted(ctx, { revision: 1, at: 150 });
+    expect(step.effects.slice(0, 3)).toEqual(batch.events.map((event) => ({ kind: 'emit', event })));
+    expect(emits(step.effects)).toEqual(batch.events);
+    expect(batch.events[2]).toMatchObject({ type: 'NodeJoined', nodeId: 'n2', weight: 3 });
+  });
+
+  it('sets fenced when the batch committed the election, and only then', () => {
+    const { ctx } = deciding([election(1)]);
+    expect(ctx.fenced).toBe(false);
+    const step = applyCommitted(ctx, { revision: 1, at: 150 });
+    expect(step.patch).toMatchObject({ fenced: true, pending: null, failures: 0, revision: 1 });
+    const later = deciding([command('q', { kind: 'drain', nodeId: 'n2' })], { ...twoNodes(), fenced: false });
+    expect(applyCommitted(later.ctx, { revision: 9, at: 150 }).patch).not.toHaveProperty('fenced');
+  });
+
+  it('tells tracked lifecycle actors the committed facts and spawns one for a member admitted unheard', () => {
+    const { ctx } = deciding([election(1), join('n2')], { tracked: { n2: 'Joining' } });
+    const step = applyCommitted(ctx, { revision: 1, at: 150 });
+    const joinedN2 = ctx.pending!.events[2]!;
+    expect(sendsTo(step.effects, 'lifecycle-n2')).toEqual([{ type: 'COMMITTED', at: 150, event: joinedN2 }]);
+    expect(step.effects.filter((e) => e.kind === 'spawnLifecycle')).toEqual([
+      expect.objectContaining({
+        input: expect.objectContaining({ nodeId: 'n1', status: 'Active', judge: true }),
+      }),
+    ]);
+    expect(step.patch.tracked).toEqual({ n1: 'Active', n2: 'Active' });
+  });
+
+  it('answers a command with the events it committed, and asks the rebalancer to plan after a membership change', () => {
+    const { ctx } = deciding([command('q1', { kind: 'drain', nodeId: 'n2' })], twoNodes());
+    const step = applyCommitted(ctx, { revision: 9, at: 150 });
+    const drained = ctx.pending!.events;
+    expect(drained.map((e) => e.type)).toEqual(['NodeDraining']);
+    expect(emits(step.effects)).toEqual([
+      ...drained,
+      { type: 'CommandAnswered', requestId: 'q1', ok: true, events: drained, code: null, message: null },
+    ]);
+    expect(sendsTo(step.effects, 'rebalancer')).toEqual([
+      { type: 'TOPOLOGY_CHANGED', at: 150, reason: 'node-draining' },
+    ]);
+  });
+
+  it('answers a command the domain rejects at once, without a batch to commit', () => {
+    const { ctx, effects } = deciding([command('bad', { kind: 'drain', nodeId: 'nobody' })], twoNodes());
+    expect(ctx.pending).toBeNull();
+    expect(emits(effects)).toEqual([
+      expect.objectContaining({
+        type: 'CommandAnswered',
+        requestId: 'bad',
+        ok: false,
+        code: expect.any(String),
+      }),
+    ]);
+  });
+
+  it('queues the leave of a draining node that owns no shard any more', () => {
+    // n2 owns nothing (no shard was placed yet), so draining it finishes at once.
+    const { ctx } = deciding([command('q1', { kind: 'drain', nodeId: 'n2' })], twoNodes());
+    const step = applyCommitted(ctx, { revision: 9, at: 150 });
+    expect(step.patch.queue).toEqual([{ kind: 'leave', nodeId: 'n2', reason: 'drained', source: 'root' }]);
+  });
+
+  it('resigns when the batch leaves the leader unable to lead (it left)', () => {
+    const { ctx } = deciding([command('q1', { kind: 'leave', nodeId: 'n1' })], twoNodes());
+    expect(ctx.pending?.events.map((e) => e.type)).toEqual(['NodeLeft']);
+    const step = applyCommitted(ctx, { revision: 9, at: 150 });
+    expect(sendsTo(step.effects, 'leadership')).toContainEqual({ type: 'RESIGN', at: 150 });
+    // Another node's drain leaves it leading.
+    const other = deciding([command('q2', { kind: 'drain', nodeId: 'n2' })], twoNodes());
+    expect(
+      sendsTo(applyCommitted(other.ctx, { revision: 9, at: 150 }).effects, 'leadership'),
+    ).not.toContainEqual({
+      type: 'RESIGN',
+      at: 150,
+    });
+  });
+
+  it('stops the lifecycle actor of a member the committed state no longer lists', () => {
+    const ctx = context({
+      term: 1,
+      tracked: { n1: 'Active', n3: 'Left', n4: 'Joining' },
+      pending: { events: [], next: withNodes([node('n1', 'Active')]), outcomes: [] },
+    });
+    const step = applyCommitted(ctx, { revision: 2, at: 150 });
+    expect(step.effects).toContainEqual({ kind: 'stop', id: 'lifecycle-n3' });
+    expect(step.effects).not.toContainEqual({ kind: 'stop', id: 'lifecycle-n4' });
+    expect(step.patch.tracked).toEqual({ n1: 'Active', n4: 'Joining' });
+  });
+});
+
+describe('enqueueProposal and sameProposal', () => {
+  it('keeps one copy of structurally equal proposals, whatever their identity', () => {
+    const a: Proposal = { kind: 'migrations', shardIds: [1, 2], finish: false, source: 'rebalancer' };
+    const b: Proposal = { kind: 'migrations', shardIds: [1, 2], finish: false, source: 'rebalancer' };
+    const once = { ...context(), ...enqueueProposal(context(), { proposal: a, at: 120 }) };
+    const twice = enqueueProposal(once, { proposal: b, at: 130 });
+    expect(twice.queue).toEqual([a]);
+    expect(twice.now).toBe(130);
+    const c = command('q1', { kind: 'drain', nodeId: 'n2' });
+    const withCommand = { ...once, ...enqueueProposal(once, { proposal: c, at: 130 }) };
+    expect(
+      enqueueProposal(withCommand, { proposal: command('q1', { kind: 'drain', nodeId: 'n2' }), at: 140 })
+        .queue,
+    ).toEqual([a, c]);
+  });
+
+  it('tells apart proposals that differ in any field, nested ones included', () => {
+    const m = (shardIds: number[], finish = false): Proposal => ({
+      kind: 'migrations',
+      shardIds,
+      finish,
+      source: 'rebalancer',
+    });
+    expect(sameProposal(m([1, 2]), m([1, 2]))).toBe(true);
+    expect(sameProposal(m([1, 2]), m([2, 1]))).toBe(false);
+    expect(sameProposal(m([1, 2]), m([1, 2, 3]))).toBe(false);
+    expect(sameProposal(m([1]), m([1], true))).toBe(false);
+    expect(
+      sameProposal(
+        command('q1', { kind: 'drain', nodeId: 'n2' }),
+        command('q2', { kind: 'drain', nodeId: 'n2' }),
+      ),
+    ).toBe(false);
+    expect(sameProposal(join('n2', 1), join('n2', 2))).toBe(false);
+    expect(sameProposal(join('n2'), { ...join('n2'), incarnation: 2 } as Proposal)).toBe(false);
+    const failed = (incarnation: number | null): Proposal => ({
+      kind: 'failed',
+      nodeId: 'n2',
+      incarnation,
+      lastSeen: 0,
+      source: 'lifecycle',
+    });
+    expect(sameProposal(failed(null), failed(null))).toBe(true);
+    expect(sameProposal(failed(null), failed(1))).toBe(false);
+  });
+});
+
+describe('routeHeartbeat', () => {
+  const hb = (over: Partial<Heartbeat> = {}): Heartbeat => ({
+    nodeId: 'n2',
+    incarnation: 3,
+    weight: 4,
+    status: 'Joining',
+    version: 0,
+    load: 17,
+    ...over,
+  });
+
+  it('creates the lifecycle actor of a node first heard, with the weight it announces, judging while leading', () => {
+    const step = routeHeartbeat(context({ term: 2 }), { at: 250, heartbeat: hb() });
+    expect(step.patch).toEqual({ now: 250, tracked: { n2: 'Joining' } });
+    expect(step.effects).toEqual([
+      {
+        kind: 'spawnLifecycle',
+        input: {
+          nodeId: 'n2',
+          timing,
+          now: 250,
+          incarnation: 3,
+          weight: 4,
+          status: 'Joining',
+          lastSeen: 250,
+          judge: true,
+        },
+      },
+      {
+        kind: 'send',
+        to: 'lifecycle-n2',
+        event: { type: 'HEARTBEAT', at: 250, incarnation: 3, weight: 4, load: 17 },
+      },
+    ]);
+  });
+
+  it('passes weight and load on to the actor of a node already tracked', () => {
+    const step = routeHeartbeat(context({ tracked: { n2: 'Active' } }), {
+      at: 260,
+      heartbeat: hb({ load: 2 }),
+    });
+    expect(step).toEqual({
+      patch: { now: 260 },
+      effects: [
+        {
+          kind: 'send',
+          to: 'lifecycle-n2',
+          event: { type: 'HEARTBEAT', at: 260, incarnation: 3, weight: 4, load: 2 },
+        },
+      ],
+    });
+  });
+
+  it('a member known to the topology starts from its committed status and incarnation, not judging while following', () => {
+    const ctx = context({ cluster: withNodes([node('n2', 'Draining', 2)]) });
+    const step = routeHeartbeat(ctx, { at: 270, heartbeat: hb() });
+    expect(step.effects[0]).toMatchObject({
+      kind: 'spawnLifecycle',
+      input: { nodeId: 'n2', status: 'Draining', incarnation: 2, judge: false },
+    });
+    expect(step.patch).toEqual({ now: 270, tracked: { n2: 'Draining' } });
+  });
+});
+
+describe('dropPending', () => {
+  it('resigns when the dropped batch held the election: the term was never fenced', () => {
+    const { ctx } = deciding([election(1)]);
+    const step = dropPending(ctx);
+    expect(step.patch).toEqual({ pending: null, failures: 0 });
+    expect(sendsTo(step.effects, 'leadership')).toEqual([{ type: 'RESIGN', at: ctx.now }]);
+  });
+
+  it('tells each proposer its proposal failed, and does not resign for a batch without the election', () => {
+    const leader = twoNodes();
+    const { ctx } = deciding(
+      [
+        command('q1', { kind: 'drain', nodeId: 'n2' }),
+        { kind: 'rebalance', reason: 'node-joined', source: 'rebalancer' },
+      ],
+      leader,
+    );
+    expect(ctx.pending?.outcomes.filter((o) => o.rejection === null)).toHaveLength(2);
+    const step = dropPending(ctx);
+    expect(emits(step.effects)).toEqual([
+      {
+        type: 'CommandAnswered',
+        requestId: 'q1',
+        ok: false,
+        events: [],
+        code: 'COMMIT_FAILED',
+        message: 'the topology write failed; retry',
+      },
+    ]);
+    expect(sendsTo(step.effects, 'rebalancer')).toEqual([
+      { type: 'REJECTED', at: ctx.now, code: 'COMMIT_FAILED', message: 'the topology write failed; retry' },
+    ]);
+    expect(sendsTo(step.effects, 'leadership')).toEqual([]);
+  });
+});
