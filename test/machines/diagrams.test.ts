@@ -18,7 +18,25 @@ import { allStateIds } from './harness.js';
 const root = join(import.meta.dirname, '..', '..');
 const STALE = 'stale: regenerate with `tsx scripts/machines-export.ts`';
 
+/** The exported machine of `id`; every statechart in `machines/` is drawn. */
+function drawn(id: string) {
+  const machine = MACHINES.find((m) => m.id === id);
+  if (machine === undefined)
+    throw new Error(`${id} is not among the machines scripts/machines-export.ts draws`);
+  return machine;
+}
+
 describe('statechart documents', () => {
+  it('draws every statechart of the node', () => {
+    expect(MACHINES.map((m) => m.id).sort()).toEqual([
+      'clusterNode',
+      'leadership',
+      'nodeLifecycle',
+      'rebalancing',
+      'shardHost',
+    ]);
+  });
+
   it('docs/statecharts.md is up to date with the machines', async () => {
     const onDisk = await readFile(join(root, 'docs', 'statecharts.md'), 'utf8');
     expect(onDisk, STALE).toBe(statechartsDocument());
@@ -40,7 +58,7 @@ describe('statechart documents', () => {
   );
 
   it('the JSON definitions carry the eventless transitions that toJSON leaves out', () => {
-    const lifecycle = machineDefinition(MACHINES.find((m) => m.id === 'nodeLifecycle')!);
+    const lifecycle = machineDefinition(drawn('nodeLifecycle'));
     const routing = (lifecycle.states as Record<string, { always?: { target: string[] }[] }>).routing;
     expect(routing?.always?.map((t) => t.target)).toEqual([
       ['#nodeLifecycle.active'],
@@ -60,14 +78,19 @@ describe('statechart documents', () => {
         expect(chart, `${machine.id}: ${id}`).toMatch(new RegExp(`\\b${mermaidId}\\b`));
       }
     }
-    const leadership = mermaidChart(MACHINES[0]!);
+    const leadership = mermaidChart(drawn('leadership'));
     expect(leadership).toContain('[*] --> follower');
     expect(leadership).toContain('stopped --> [*]');
     expect(leadership).toContain('follower --> candidate : after untilLapse [isEligible]');
     expect(leadership).toContain('steppingDown --> follower : always');
     expect(leadership).toContain('candidate --> leader : done: acquireLease [acquired]');
     expect(leadership).toContain('reconciling --> backoff : error: readLease');
-    const root = mermaidChart(MACHINES[3]!);
+    const root = mermaidChart(drawn('clusterNode'));
     expect(root).toMatch(/\n {4}--\n {4}state heartbeat \{/);
+    const host = mermaidChart(drawn('shardHost'));
+    expect(host).toContain('[*] --> serving');
+    expect(host).toContain('serving --> verifying : always [hasRequest]');
+    expect(host).toContain('verifying --> releasing : done: readLease [leaseHeldByRequester]');
+    expect(host).toContain('releasing --> serving : error: releaseShards');
   });
 });
