@@ -42,6 +42,7 @@ import {
   dropPending,
   enqueueProposal,
   heartbeatOf,
+  queueCompaction,
   type RootEffect,
   type RootStep,
   rejoinIfExpelled,
@@ -63,6 +64,7 @@ export type ClusterNodeTiming = Pick<
   | 'heartbeatIntervalMs'
   | 'failureTimeoutMs'
   | 'handoffTimeoutMs'
+  | 'departedRetentionMs'
 >;
 
 export interface ClusterNodeInput {
@@ -297,6 +299,8 @@ export const clusterNodeMachine = setup({
         perform(enqueue, system, adoptTopology(context, p)),
     ),
     rejoinIfExpelled: assign(({ context }) => rejoinIfExpelled(context)),
+    /** Departed members past their retention leave the record (the leader checks every heartbeat). */
+    queueCompaction: assign(({ context }) => queueCompaction(context)),
     becomeLeader: assign((_, p: { term: Term; at: number }) => ({
       term: p.term,
       fenced: false,
@@ -562,7 +566,10 @@ export const clusterNodeMachine = setup({
       initial: 'beating',
       states: {
         beating: {
-          entry: { type: 'sendHeartbeat', params: ({ context }) => heartbeatOf(context) },
+          entry: [
+            { type: 'sendHeartbeat', params: ({ context }) => heartbeatOf(context) },
+            'queueCompaction',
+          ],
           after: { heartbeatInterval: { target: 'beating', reenter: true } },
           on: { STOP: 'silent' },
         },

@@ -20,7 +20,7 @@ import {
 import { isInvariantViolation } from '../src/domain/errors.js';
 import type { DomainEvent, EventStamp, RebalanceReason } from '../src/domain/events.js';
 import type { PlacementStrategy } from '../src/domain/placement-strategy.js';
-import type { ClusterState } from '../src/domain/state.js';
+import { type ClusterState, retiredIncarnation } from '../src/domain/state.js';
 import type { NodeId, ShardId, Term } from '../src/domain/values.js';
 import { BalancedPlacement, ConsistentHashPlacement } from '../src/placement/index.js';
 
@@ -216,6 +216,8 @@ export function drainedNodes(state: ClusterState): NodeId[] {
  */
 export function eligibleToLead(state: ClusterState, nodeId: NodeId, incarnation: number): boolean {
   const self = state.nodes[nodeId];
+  // A process of a member removed after it departed may not lead: its own admission would be refused.
+  if (incarnation <= (retiredIncarnation(state, nodeId) ?? -1)) return false;
   if (self && self.incarnation === incarnation) return self.status === 'Active';
   if (self && self.incarnation > incarnation) return false;
   // A newer process of a member still on record may lead: when every member restarted within the

@@ -5,7 +5,7 @@
  */
 import { topologyChanged } from '../src/domain/apply.js';
 import type { DomainEvent, EventStamp } from '../src/domain/events.js';
-import type { ClusterState } from '../src/domain/state.js';
+import { type ClusterState, retiredIncarnation } from '../src/domain/state.js';
 import type { NodeId, NodeStatus } from '../src/domain/values.js';
 import type { Heartbeat, OperatorCommand } from '../src/protocol/messages.js';
 import type { ClusterNodeContext, ClusterNodeEmitted, ClusterNodeTiming } from './cluster-node.machine.js';
@@ -14,6 +14,7 @@ import type { NodeLifecycleEvent, NodeLifecycleInput } from './node-lifecycle.ma
 import {
   type Batch,
   decideBatch,
+  departedDue,
   drainedNodes,
   eligibleToLead,
   type Proposal,
@@ -95,8 +96,10 @@ export function heartbeatOf(ctx: ClusterNodeContext): Heartbeat {
 /** A heartbeat goes to the lifecycle actor of its node, created on first contact. */
 export function routeHeartbeat(ctx: ClusterNodeContext, p: { at: number; heartbeat: Heartbeat }): RootStep {
   const hb = p.heartbeat;
+  // A process of a member removed after it departed: fenced by its tombstone, never followed again.
+  if (hb.incarnation <= (retiredIncarnation(ctx.cluster, hb.nodeId) ?? -1)) return NOTHING;
   const effects: RootEffect[] = [];
-  let patch: Partial<ClusterNodeContext> = {};
+  let patch: Partial<ClusterNodeContext> = { now: Math.max(ctx.now, p.at) };
   if (!(hb.nodeId in ctx.tracked)) {
     const known = ctx.cluster.nodes[hb.nodeId];
     const status: NodeStatus = known ? known.status : 'Joining';
@@ -110,7 +113,7 @@ export function routeHeartbeat(ctx: ClusterNodeContext, p: { at: number; heartbe
       kind: 'spawnLifecycle',
       input: lifecycleInput(ctx.timing, node, p.at, ctx.term !== null),
     });
-    patch = { tracked: { ...ctx.tracked, [hb.nodeId]: status } };
+    patch = { ...patch, tracked: { ...ctx.tracked, [hb.nodeId]: status } };
   }
   effects.push({
     kind: 'send',
@@ -219,6 +222,10 @@ export function adoptRead(
  */
 export function rejoinIfExpelled(ctx: ClusterNodeContext): Partial<ClusterNodeContext> {
   const self = ctx.cluster.nodes[ctx.nodeId];
+  // Removed from the record after it was judged Failed while still running: come back as a new process.
+  const retired = retiredIncarnation(ctx.cluster, ctx.nodeId);
+  if (self === undefined && retired !== null && retired >= ctx.incarnation)
+    return { incarnation: Math.max(retired + 1, ctx.now) };
   if (!self || self.incarnation !== ctx.incarnation || self.status !== 'Failed') return {};
   return { incarnation: Math.max(ctx.incarnation + 1, ctx.now) };
 }
@@ -270,6 +277,14 @@ export function stopLeading(ctx: ClusterNodeContext): RootStep {
       })),
     ],
   };
+}
+
+/** The leader queues a compaction when departed members are past their retention. */
+export function queueCompaction(ctx: ClusterNodeContext): Partial<ClusterNodeContext> {
+  if (ctx.term === null || !ctx.fenced) return {};
+  const retentionMs = ctx.timing.departedRetentionMs;
+  if (departedDue(ctx.cluster, ctx.now, retentionMs).length === 0) return {};
+  return enqueueProposal(ctx, { proposal: { kind: 'compact', retentionMs, source: 'root' }, at: ctx.now });
 }
 
 /** Structural equality of two proposals (they are plain data of a few fields). */

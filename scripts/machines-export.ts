@@ -18,12 +18,14 @@ import { clusterNodeMachine } from '../machines/cluster-node.machine.js';
 import { leadershipMachine } from '../machines/leadership.machine.js';
 import { nodeLifecycleMachine } from '../machines/node-lifecycle.machine.js';
 import { rebalancingMachine } from '../machines/rebalancing.machine.js';
+import { shardHostMachine } from '../machines/shard-host.machine.js';
 
 /** The machines exported, in the order they appear in the document. */
 export const MACHINES: readonly AnyStateMachine[] = [
   leadershipMachine,
   nodeLifecycleMachine,
   rebalancingMachine,
+  shardHostMachine,
   clusterNodeMachine,
 ];
 

@@ -745,7 +745,7 @@ function renderCharts() {
   } else chips?.remove();
 }
 
-const CHART_ORDER = { leadership: 0, nodeLifecycle: 1, rebalancing: 2, clusterNode: 8 };
+const CHART_ORDER = { leadership: 0, nodeLifecycle: 1, rebalancing: 2, shardHost: 3, clusterNode: 8 };
 
 /** The node a nodeLifecycle actor tracks. */
 const chartNodeOf = (a) => a.actor.snapshot?.context?.nodeId ?? null;

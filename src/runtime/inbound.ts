@@ -5,7 +5,7 @@
  */
 import type { Logger } from 'pino';
 import type { DomainEvent } from '../domain/events.js';
-import type { ClusterState } from '../domain/state.js';
+import { type ClusterState, retiredIncarnation } from '../domain/state.js';
 import type { NodeId } from '../domain/values.js';
 import type { BusMessage } from '../ports/bus.js';
 import { decodeDomainEvent, decodeHeartbeat } from '../protocol/codec.js';
@@ -39,12 +39,14 @@ export function onHeartbeat(d: InboundDeps, m: BusMessage): void {
     return;
   }
   const hb = decoded.value;
-  const known = d.view()?.cluster.nodes[hb.nodeId];
-  if (known && hb.incarnation < known.incarnation) {
+  const cluster = d.view()?.cluster;
+  const known = cluster?.nodes[hb.nodeId];
+  const retired = cluster ? (retiredIncarnation(cluster, hb.nodeId) ?? -1) : -1;
+  if ((known && hb.incarnation < known.incarnation) || hb.incarnation <= retired) {
     // A previous process of that node (delayed, or still running): it must not keep the new one alive.
     d.counters.staleHeartbeats++;
     d.log.warn(
-      { from: hb.nodeId, incarnation: hb.incarnation, known: known.incarnation },
+      { from: hb.nodeId, incarnation: hb.incarnation, known: known?.incarnation ?? retired },
       'dropped a heartbeat from an older incarnation',
     );
     return;

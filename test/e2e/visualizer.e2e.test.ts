@@ -153,6 +153,16 @@ describe.skipIf(process.env.AETHER_SKIP_BROWSER === '1')('visualizer in a browse
         ).length === n,
       NODES,
     );
+    // The serving side of hand-offs, drawn with its state highlighted.
+    await until(
+      page,
+      'the shard host chart drawn, serving',
+      () =>
+        document.querySelector(
+          '[data-testid="statechart-shardHost"][data-laid-out="true"] g.state.active[data-state-id="shardHost.serving"]',
+        ) !== null,
+      null,
+    );
     // Heartbeat ages come every FAST heartbeat interval (0.5 s): a live node's is a fraction of a second.
     await until(
       page,
