@@ -293,6 +293,31 @@ describe('Following the committed map', () => {
     expect(t.serving()).toEqual([0, 1, 2, 3]);
   });
 
+  it('a release for a plan the map it holds already shows abandoned is served again at once (seed 82)', async () => {
+    const t = start();
+    // No later map would come to say so: the map held is already past the plan and moves nothing.
+    await t.topology(map(6, OWNERS));
+    const id = await t.release([1], { version: 5 });
+    expect(t.answers).toEqual([{ requestId: id, released: [1], refused: null }]);
+    expect(t.acquired).toEqual([[0, 1, 2, 3], [1]]);
+    expect(t.context().released).toEqual({});
+    expect(t.serving()).toEqual([0, 1, 2, 3]);
+  });
+
+  it('a release for a plan the map it holds still carries, or has not reached yet, stays released', async () => {
+    const carried = start();
+    await carried.topology(map(5, OWNERS, [move(1)]));
+    await carried.release([1], { version: 5 });
+    expect(carried.context().released).toEqual({ 1: 5 });
+    expect(carried.acquired).toEqual([[0, 1, 2, 3]]);
+
+    const behind = start();
+    await behind.topology(map(4, OWNERS));
+    await behind.release([1], { version: 5 });
+    expect(behind.context().released).toEqual({ 1: 5 });
+    expect(behind.acquired).toEqual([[0, 1, 2, 3]]);
+  });
+
   it('restores abandoned shards and starts new ones in one sorted call', async () => {
     const t = await startOwning();
     await t.release([2], { version: 5 });
