@@ -374,6 +374,26 @@ describe('routeHeartbeat', () => {
   });
 });
 
+describe('routeHeartbeat and tombstones', () => {
+  it('ignores heartbeats of a compacted member’s retired incarnation or older, and follows a newer one', () => {
+    const ctx = context({ cluster: { ...initialClusterState(4), retired: [{ id: 'n2', incarnation: 3 }] } });
+    const beat = (incarnation: number): Heartbeat => ({
+      nodeId: 'n2',
+      incarnation,
+      weight: 1,
+      status: 'Joining',
+      version: 0,
+      load: 0,
+    });
+    expect(routeHeartbeat(ctx, { at: 300, heartbeat: beat(3) })).toEqual({ patch: {}, effects: [] });
+    expect(routeHeartbeat(ctx, { at: 300, heartbeat: beat(2) })).toEqual({ patch: {}, effects: [] });
+    expect(routeHeartbeat(ctx, { at: 300, heartbeat: beat(4) }).patch).toEqual({
+      now: 300,
+      tracked: { n2: 'Joining' },
+    });
+  });
+});
+
 describe('dropPending', () => {
   it('resigns when the dropped batch held the election: the term was never fenced', () => {
     const { ctx } = deciding([election(1)]);
