@@ -331,6 +331,11 @@ export function decideQueued(ctx: ClusterNodeContext): RootStep {
     selfWeight: ctx.weight,
   });
   const effects = batch.outcomes.flatMap((o) => (o.rejection === null ? [] : answerRejected(o, ctx.now)));
+  // An election the domain refuses (a term already written, this node no longer Active) cannot be
+  // fenced: leading on unfenced would write under a term that never committed its election.
+  if (batch.outcomes.some((o) => o.proposal.kind === 'election' && o.rejection !== null)) {
+    effects.push({ kind: 'send', to: LEADERSHIP_SYSTEM_ID, event: { type: 'RESIGN', at: ctx.now } });
+  }
   const accepted = batch.outcomes.some((o) => o.rejection === null);
   // `failures` is kept: a batch re-decided after a failed write continues its streak.
   return { patch: { queue: [], seq: used(), pending: accepted ? batch : null }, effects };

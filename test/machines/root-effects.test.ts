@@ -228,6 +228,19 @@ describe('applyCommitted', () => {
     ]);
   });
 
+  it('resigns when the domain refuses its election (its term already written): it must not lead unfenced', () => {
+    const fenced = twoNodes();
+    // The fencing write applied but its outcome was unknown: re-decided, the same term is refused.
+    const { ctx, effects } = deciding([election(1)], { ...fenced, fenced: false, queue: [] });
+    expect(ctx.pending).toBeNull();
+    expect(sendsTo(effects, 'leadership')).toEqual([{ type: 'RESIGN', at: 100 }]);
+  });
+
+  it('does not resign for other rejected proposals', () => {
+    const { effects } = deciding([command('bad', { kind: 'drain', nodeId: 'nobody' })], twoNodes());
+    expect(sendsTo(effects, 'leadership')).toEqual([]);
+  });
+
   it('queues the leave of a draining node that owns no shard any more', () => {
     // n2 owns nothing (no shard was placed yet), so draining it finishes at once.
     const { ctx } = deciding([command('q1', { kind: 'drain', nodeId: 'n2' })], twoNodes());
