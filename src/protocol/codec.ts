@@ -43,8 +43,46 @@ export function decodeJson(data: Uint8Array, maxBytes = MAX_MESSAGE_BYTES): Deco
 function parseWith<T>(schema: z.ZodType<T>, data: Uint8Array, maxBytes?: number): Decoded<T> {
   const json = decodeJson(data, maxBytes);
   if (!json.ok) return json;
-  const r = schema.safeParse(json.value);
+  return validate(schema, json.value);
+}
+
+function validate<T>(schema: z.ZodType<T>, value: unknown): Decoded<T> {
+  const r = schema.safeParse(value);
   return r.success ? { ok: true, value: r.data } : { ok: false, error: z.prettifyError(r.error) };
+}
+
+/**
+ * A decoder that remembers its last `kept` answers by message text. Every node of a process that
+ * hosts several (embedded clusters, the simulator) receives its own copy of each heartbeat, event
+ * and topology; validating a text once serves them all. The answers are immutable values.
+ */
+function remembering<T>(
+  parse: (json: unknown) => Decoded<T>,
+  kept: number,
+  maxBytes = MAX_MESSAGE_BYTES,
+): (data: Uint8Array) => Decoded<T> {
+  const answers = new Map<string, Decoded<T>>();
+  return (data) => {
+    if (data.byteLength > maxBytes)
+      return { ok: false, error: `payload of ${data.byteLength} bytes exceeds ${maxBytes}` };
+    let text: string;
+    try {
+      text = decoder.decode(data);
+    } catch (err) {
+      return { ok: false, error: `not JSON: ${(err as Error).message}` };
+    }
+    const known = answers.get(text);
+    if (known !== undefined) return known;
+    let answer: Decoded<T>;
+    try {
+      answer = parse(JSON.parse(text));
+    } catch (err) {
+      answer = { ok: false, error: `not JSON: ${(err as Error).message}` };
+    }
+    if (answers.size >= kept) answers.delete(answers.keys().next().value as string);
+    answers.set(text, answer);
+    return answer;
+  };
 }
 
 const nodeIdS = nodeIdSchema;
@@ -62,16 +100,17 @@ const heartbeatS = z.strictObject({
   load: z.number().finite().nonnegative(),
 });
 
-export const decodeHeartbeat = (data: Uint8Array): Decoded<Heartbeat> => parseWith(heartbeatS, data);
+export const decodeHeartbeat: (data: Uint8Array) => Decoded<Heartbeat> = remembering(
+  (json) => validate(heartbeatS, json),
+  256,
+);
 
 // ---- domain events -------------------------------------------------------------------------------
 
-export function decodeDomainEvent(data: Uint8Array): Decoded<DomainEvent> {
-  const json = decodeJson(data);
-  if (!json.ok) return json;
-  const r = parseDomainEvent(json.value);
+export const decodeDomainEvent: (data: Uint8Array) => Decoded<DomainEvent> = remembering((json) => {
+  const r = parseDomainEvent(json);
   return r.ok ? { ok: true, value: r.value } : { ok: false, error: r.error };
-}
+}, 1024);
 
 // ---- lease -----------------------------------------------------------------------------------------
 
@@ -142,10 +181,17 @@ export function encodeTopology(state: ClusterState, writer: string, term: Term):
   return encode({ format: 1, writer, term, state });
 }
 
-export function decodeTopology(
+/** Validates a topology record; the last few are remembered (every node reads each commit). */
+export const decodeTopology: (
   data: Uint8Array,
-): Decoded<{ state: ClusterState; writer: string; term: Term }> {
-  const r = parseWith(topologyRecordS, data, MAX_TOPOLOGY_BYTES);
+) => Decoded<{ state: ClusterState; writer: string; term: Term }> = remembering(
+  parseTopology,
+  4,
+  MAX_TOPOLOGY_BYTES,
+);
+
+function parseTopology(json: unknown): Decoded<{ state: ClusterState; writer: string; term: Term }> {
+  const r = validate(topologyRecordS, json);
   if (!r.ok) return r;
   const s = r.value.state;
   if (s.shardMap.owners.length !== s.shardCount) {

@@ -8,7 +8,6 @@ import type { Logger } from 'pino';
 import { type Actor, type AnyActorRef, createActor } from 'xstate';
 import type { ClusterNodeEmitted, ClusterNodeEvent } from '../../machines/cluster-node.machine.js';
 import { ROOT_SYSTEM_ID } from '../../machines/system-ids.js';
-import type { StoreWarning } from '../adapters/nats/store-checks.js';
 import { CommandRejectedError, InvalidValueError, StoppedError } from '../domain/errors.js';
 import type { DomainEvent, DomainEventType } from '../domain/events.js';
 import type { ClusterState } from '../domain/state.js';
@@ -17,7 +16,7 @@ import { createInspector, type Inspector } from '../observe/inspection-bridge.js
 import type { ClusterView, Observation } from '../observe/observation.js';
 import { publishObservations } from '../observe/wire.js';
 import type { Unsubscribe } from '../ports/kv.js';
-import type { ConnectionStatus } from '../ports/transport.js';
+import type { ConnectionStatus, StoreWarning } from '../ports/transport.js';
 import type { CommandReply } from '../protocol/codec.js';
 import type { OperatorCommand } from '../protocol/messages.js';
 import { handoffs, heardLoad, leadershipState, servedShards } from './actor-views.js';
@@ -86,9 +85,7 @@ export class ClusterNode {
 
   /** Store warnings the transport reported (NATS: old server version, too few replicas). */
   get storeWarnings(): readonly StoreWarning[] {
-    return (
-      (this.#parts?.conn as { storeWarnings?: readonly StoreWarning[] } | undefined)?.storeWarnings ?? []
-    );
+    return this.#parts?.conn.storeWarnings ?? [];
   }
 
   async #open(): Promise<void> {

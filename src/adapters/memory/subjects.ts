@@ -9,6 +9,21 @@ import { InvalidValueError, TransportError } from '../../domain/errors.js';
  */
 export function subjectMatches(pattern: string, subject: string): boolean {
   if (pattern === subject) return true;
+  const key = `${pattern} ${subject}`;
+  const known = matched.get(key);
+  if (known !== undefined) return known;
+  const result = matches(pattern, subject);
+  // A cluster uses a few dozen subjects; the cap only guards against unbounded distinct ones.
+  if (matched.size >= MATCHES_KEPT) matched.clear();
+  matched.set(key, result);
+  return result;
+}
+
+/** Answers of `subjectMatches`, by pattern and subject (a space never occurs in either). */
+const matched = new Map<string, boolean>();
+const MATCHES_KEPT = 10_000;
+
+function matches(pattern: string, subject: string): boolean {
   const p = pattern.split('.');
   const s = subject.split('.');
   for (let i = 0; i < p.length; i++) {

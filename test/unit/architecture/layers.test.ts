@@ -15,7 +15,7 @@ const ORDER: readonly (readonly string[])[] = [
   ['src/observe', 'src/adapters'],
   ['src/runtime'],
   ['src/checker', 'src/sim', 'src/visualizer'],
-  ['src/cli', 'src/index.ts'],
+  ['src/cli', 'src/index.ts', 'src/create-node.ts'],
 ];
 
 /**
@@ -31,16 +31,8 @@ const ALLOWED: LayerTable = {
   machines: ['src/domain', 'src/placement', 'src/config.ts', 'src/protocol'],
   'src/observe': ['src/domain', 'src/ports', 'src/protocol'],
   'src/adapters': ['src/domain', 'src/ports'],
-  // The memory transport is the node's default when none is given.
-  'src/runtime': [
-    'src/domain',
-    'src/config.ts',
-    'src/protocol',
-    'src/ports',
-    'machines',
-    'src/observe',
-    'src/adapters',
-  ],
+  // The runtime never picks a transport: the public entry point supplies the embedded default.
+  'src/runtime': ['src/domain', 'src/config.ts', 'src/protocol', 'src/ports', 'machines', 'src/observe'],
   'src/checker': ['src/domain', 'src/config.ts', 'src/observe'],
   'src/sim': [
     'src/domain',
@@ -63,6 +55,8 @@ const ALLOWED: LayerTable = {
     'src/sim',
     'src/visualizer',
   ],
+  // `createClusterNode` with the embedded default transport.
+  'src/create-node.ts': ['src/domain', 'src/ports', 'src/adapters', 'src/runtime'],
   'src/index.ts': [
     'src/domain',
     'src/placement',
@@ -72,6 +66,7 @@ const ALLOWED: LayerTable = {
     'src/adapters',
     'src/runtime',
     'src/visualizer',
+    'src/create-node.ts',
   ],
 };
 
