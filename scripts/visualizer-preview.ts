@@ -142,7 +142,7 @@ actors[4]!.life.send({ type: 'DRAIN' });
 
 const viewOf = (self: NodeId, version: number): ClusterView => {
   const now = Date.now();
-  const nodes: (NodeInfo & { shards: number })[] = ids.map((id) => ({
+  const nodes: (NodeInfo & { shards: number; load: number })[] = ids.map((id) => ({
     id,
     status: status[id]!,
     incarnation: id === 'n2' ? 2 : 1,

@@ -52,7 +52,6 @@ export {
   isKeyExists,
   isTimeout,
   KeyExistsError,
-  MalformedMessageError,
   NotLeaderError,
   StoppedError,
   StoreMisconfiguredError,

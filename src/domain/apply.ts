@@ -144,7 +144,6 @@ function nodeJoined(state: ClusterState, e: NodeJoined): ClusterState {
     status: 'Active',
     incarnation: e.incarnation,
     lastSeen: e.at,
-    load: 0,
     weight: e.weight,
   };
   return {

@@ -15,7 +15,6 @@ export type ClusterErrorCode =
   | 'TIMEOUT'
   | 'NOT_LEADER'
   | 'TRANSPORT'
-  | 'MALFORMED_MESSAGE'
   | 'STORE_MISCONFIGURED'
   | 'STOPPED';
 
@@ -109,17 +108,6 @@ export class NotLeaderError extends ClusterError {
 export class TransportError extends ClusterError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('TRANSPORT', message, options);
-  }
-}
-
-/** Raised for a message from outside that fails validation; it is dropped, logged and counted, never applied. */
-export class MalformedMessageError extends ClusterError {
-  constructor(
-    readonly subject: string,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super('MALFORMED_MESSAGE', `malformed message on ${subject}: ${message}`, options);
   }
 }
 

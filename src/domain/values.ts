@@ -31,8 +31,6 @@ export interface NodeInfo {
   readonly incarnation: number;
   /** Clock time of the last heartbeat the writer of this record saw. */
   readonly lastSeen: number;
-  /** Application-reported load (e.g. entity count); informational. */
-  readonly load: number;
   /** Relative capacity for weighted placement; 1 unless configured. */
   readonly weight: number;
   /**

@@ -84,7 +84,11 @@ export interface ClusterView {
   readonly incarnation: number;
   readonly leader: { readonly nodeId: NodeId; readonly term: Term } | null;
   readonly isLeader: boolean;
-  readonly nodes: readonly (NodeInfo & { readonly shards: number })[];
+  /**
+   * The members on record, each with its shard count and the load it last reported in a heartbeat
+   * heard here (application-defined, see `node.reportLoad`; 0 until heard).
+   */
+  readonly nodes: readonly (NodeInfo & { readonly shards: number; readonly load: number })[];
   readonly shardMap: ShardMap;
   readonly handoffs: readonly HandoffView[];
   /** Clock time of this view. */

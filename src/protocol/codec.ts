@@ -138,7 +138,6 @@ const clusterStateS = z.strictObject({
       status: statusS,
       incarnation: nat,
       lastSeen: z.number().finite(),
-      load: z.number().finite().nonnegative(),
       weight: z.number().positive(),
       departedAt: z.number().finite().optional(),
     }),

@@ -285,8 +285,7 @@ export class ClusterNode {
     const cluster = ctx?.cluster;
     const counts = new Map<NodeId, number>();
     for (const o of cluster?.shardMap.owners ?? []) if (o !== null) counts.set(o, (counts.get(o) ?? 0) + 1);
-    const loadOf = (id: NodeId, recorded: number) =>
-      id === this.nodeId ? this.#load : (heardLoad(this.#actor, id) ?? recorded);
+    const loadOf = (id: NodeId) => (id === this.nodeId ? this.#load : (heardLoad(this.#actor, id) ?? 0));
     return {
       nodeId: this.nodeId,
       cluster: this.cluster,
@@ -295,7 +294,7 @@ export class ClusterNode {
       leader: cluster?.leader ?? null,
       isLeader: this.isLeader(),
       nodes: Object.values(cluster?.nodes ?? {})
-        .map((n) => ({ ...n, load: loadOf(n.id, n.load), shards: counts.get(n.id) ?? 0 }))
+        .map((n) => ({ ...n, load: loadOf(n.id), shards: counts.get(n.id) ?? 0 }))
         .sort((a, b) => a.id.localeCompare(b.id)),
       shardMap: cluster?.shardMap ?? { version: 0, term: 0, owners: [] },
       handoffs: handoffs(this.#actor),

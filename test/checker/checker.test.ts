@@ -35,7 +35,7 @@ function state(s: StateSpec): ClusterState {
   const nodes: Record<string, ClusterState['nodes'][string]> = {};
   for (const [id, st] of Object.entries(s.nodes)) {
     const [status, incarnation] = Array.isArray(st) ? st : [st, 1];
-    nodes[id] = { id, status, incarnation, lastSeen: 0, load: 0, weight: 1 };
+    nodes[id] = { id, status, incarnation, lastSeen: 0, weight: 1 };
   }
   return {
     shardCount: SHARDS,

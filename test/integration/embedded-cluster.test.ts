@@ -178,4 +178,21 @@ describe('an embedded cluster under a simulated clock', () => {
     await sim.until(() => sim.converged() && sim.loads().size === 3, 20_000);
     sim.assertInvariants();
   });
+
+  it('carries the load a node reports in its heartbeats to every node, the leader included', async () => {
+    sim = new SimCluster();
+    await sim.startAll(['n1', 'n2', 'n3']);
+    await sim.until(() => sim.converged() && sim.loads().size === 3, 10_000);
+    const reporter = [...sim.nodes.values()].find((n) => !n.isLeader())!;
+    reporter.reportLoad(42);
+    const seenBy = (viewer: { state: () => { nodes: readonly { id: string; load: number }[] } }) =>
+      viewer.state().nodes.find((n) => n.id === reporter.nodeId)?.load;
+    expect(seenBy(reporter)).toBe(42);
+    await sim.until(
+      () => [...sim.nodes.values()].every((n) => seenBy(n) === 42),
+      sim.timing.heartbeatIntervalMs * 3,
+    );
+    expect(seenBy(sim.leader()!)).toBe(42);
+    expect(() => reporter.reportLoad(-1)).toThrow(/load/);
+  });
 });

@@ -84,7 +84,6 @@ const node = (id: NodeId, status: NodeStatus, incarnation = 1): NodeInfo => ({
   status,
   incarnation,
   lastSeen: 0,
-  load: 0,
   weight: 1,
 });
 function withNodes(nodes: NodeInfo[], over: Partial<ClusterState> = {}): ClusterState {
