@@ -12,8 +12,8 @@ import {
   REBALANCER_SYSTEM_ID,
   SHARD_HOST_SYSTEM_ID,
 } from '../../machines/system-ids.js';
-import type { NodeId, ShardId } from '../domain/values.js';
-import type { HandoffView } from '../observe/observation.js';
+import type { NodeId, NodeStatus, ShardId } from '../domain/values.js';
+import type { ClusterView, HandoffView } from '../observe/observation.js';
 
 type Root = Actor<ClusterNodeMachine>;
 
@@ -36,7 +36,7 @@ export function servedShards(actor: Root | null): ShardId[] {
 export function handoffs(actor: Root | null): HandoffView[] {
   const ref = actor?.system.get(REBALANCER_SYSTEM_ID) as ActorRefFrom<typeof rebalancingMachine> | undefined;
   const snap = ref?.getSnapshot();
-  if (!snap || !snap.matches('migrating')) return [];
+  if (!snap?.matches('migrating')) return [];
   return snap.context.round.flatMap((m) =>
     m.from === null ? [] : [{ shardId: m.shardId, from: m.from, to: m.to }],
   );
@@ -48,4 +48,54 @@ export function heardLoad(actor: Root | null, nodeId: NodeId): number | null {
     | ActorRefFrom<typeof nodeLifecycleMachine>
     | undefined;
   return ref?.getSnapshot().context.load ?? null;
+}
+
+/** One node's view of the cluster, from its root actor's state. */
+export function clusterView(
+  actor: Root | null,
+  self: {
+    readonly nodeId: NodeId;
+    readonly cluster: string;
+    readonly status: NodeStatus;
+    readonly isLeader: boolean;
+    /** The load this node reports itself. */
+    readonly ownLoad: number;
+    readonly at: number;
+  },
+): ClusterView {
+  const ctx = actor?.getSnapshot().context ?? null;
+  const cluster = ctx?.cluster;
+  const counts = new Map<NodeId, number>();
+  for (const o of cluster?.shardMap.owners ?? []) if (o !== null) counts.set(o, (counts.get(o) ?? 0) + 1);
+  const loadOf = (id: NodeId) => (id === self.nodeId ? self.ownLoad : (heardLoad(actor, id) ?? 0));
+  return {
+    nodeId: self.nodeId,
+    cluster: self.cluster,
+    status: self.status,
+    incarnation: ctx?.incarnation ?? 0,
+    leader: cluster?.leader ?? null,
+    isLeader: self.isLeader,
+    nodes: Object.values(cluster?.nodes ?? {})
+      .map((n) => ({ ...n, load: loadOf(n.id), shards: counts.get(n.id) ?? 0 }))
+      .sort((a, b) => a.id.localeCompare(b.id)),
+    shardMap: cluster?.shardMap ?? { version: 0, term: 0, owners: [] },
+    handoffs: handoffs(actor),
+    at: self.at,
+  };
+}
+
+/** This process's status as the topology it holds records it (Joining until admitted as this incarnation). */
+export function recordedStatus(actor: Root | null): NodeStatus {
+  const ctx = actor?.getSnapshot().context;
+  const self = ctx?.cluster.nodes[ctx.nodeId];
+  return ctx && self && self.incarnation === ctx.incarnation ? self.status : 'Joining';
+}
+
+/** Whether another node is a member (Active or Draining) in the topology this node holds. */
+export function othersAreMembers(actor: Root | null): boolean {
+  const ctx = actor?.getSnapshot().context;
+  if (!ctx) return false;
+  return Object.values(ctx.cluster.nodes).some(
+    (n) => n.id !== ctx.nodeId && (n.status === 'Active' || n.status === 'Draining'),
+  );
 }

@@ -5,26 +5,32 @@
  * observation stream.
  */
 import type { Logger } from 'pino';
-import { type Actor, type AnyActorRef, createActor } from 'xstate';
+import type { Actor, AnyActorRef } from 'xstate';
 import type { ClusterNodeEmitted, ClusterNodeEvent } from '../../machines/cluster-node.machine.js';
-import { ROOT_SYSTEM_ID } from '../../machines/system-ids.js';
 import { CommandRejectedError, InvalidValueError, StoppedError } from '../domain/errors.js';
 import type { DomainEvent, DomainEventType } from '../domain/events.js';
 import type { ClusterState } from '../domain/state.js';
 import { type NodeId, type NodeStatus, type ShardId, shardForKey, type Term } from '../domain/values.js';
-import { createInspector, type Inspector } from '../observe/inspection-bridge.js';
+import type { Inspector } from '../observe/inspection-bridge.js';
 import type { ClusterView, Observation } from '../observe/observation.js';
-import { publishObservations } from '../observe/wire.js';
 import type { Unsubscribe } from '../ports/kv.js';
 import type { ConnectionStatus, StoreWarning } from '../ports/transport.js';
 import type { CommandReply } from '../protocol/codec.js';
 import type { OperatorCommand } from '../protocol/messages.js';
-import { handoffs, heardLoad, leadershipState, servedShards } from './actor-views.js';
+import {
+  clusterView,
+  leadershipState,
+  othersAreMembers,
+  recordedStatus,
+  servedShards,
+} from './actor-views.js';
 import { EventFanout, type Handler } from './event-fanout.js';
 import { nextIncarnation } from './incarnation.js';
+import { openInspection } from './inspection.js';
 import { type NodeCounters, newCounters } from './node-counters.js';
 import { type NodeParts, openParts } from './node-parts.js';
 import { type ClusterNodeOptions, type ResolvedOptions, resolveOptions } from './options.js';
+import { createRootActor } from './root-actor.js';
 import { Waiters } from './waiters.js';
 
 export type { NodeCounters } from './node-counters.js';
@@ -105,48 +111,10 @@ export class ClusterNode {
     });
     this.#parts = parts;
     for (const w of this.storeWarnings) this.#log.warn({ code: w.code, ...w.details }, w.message);
-    if (o.inspection?.publish) {
-      // Before the actor starts: a relay elsewhere needs every actor's registration.
-      const publisher = await publishObservations({
-        bus: parts.conn.bus,
-        cluster: this.cluster,
-        nodeId: this.nodeId,
-        clock: o.clock,
-        onError: (err) => this.#log.debug({ err }, 'observation publish failed'),
-      });
-      parts.unsubs.push(this.observe(publisher.observe), publisher.close);
-    }
+    this.#inspector = await openInspection(o, parts, this.#fanout, this.#log);
     if (this.#phase !== 'starting') throw new StoppedError(`node ${this.nodeId} stopped while starting`);
-
     const incarnation = nextIncarnation(parts.transport, o.clock);
-    if (o.inspection) {
-      this.#inspector = createInspector(
-        this.nodeId,
-        (event) => this.#fanout.emit({ kind: 'inspection', nodeId: this.nodeId, event }),
-        { ...o.inspection, clock: o.clock },
-      );
-    }
-    const inspector = this.#inspector;
-    const actor = createActor(parts.machine(), {
-      systemId: ROOT_SYSTEM_ID,
-      clock: {
-        setTimeout: (fn, ms) => o.clock.setTimeout(fn, ms),
-        clearTimeout: (h) => o.clock.clearTimeout(h),
-      },
-      input: {
-        nodeId: this.nodeId,
-        incarnation,
-        weight: o.weight,
-        shardCount: o.shardCount,
-        timing: o.timing,
-        maxMovesPerRound: o.maxMovesPerRound,
-        strategy: o.placement,
-        now: o.clock.now(),
-        idPrefix: `${this.nodeId}-${incarnation.toString(36)}`,
-      },
-      // Inspection is for observers (the visualizer) only: the node works the same without it.
-      ...(inspector ? { inspect: inspector } : {}),
-    });
+    const actor = createRootActor(parts.machine(), o, incarnation, this.#inspector);
     this.#actor = actor;
     actor.on('*', (e) => this.#onEmitted(e));
     actor.subscribe({
@@ -239,11 +207,7 @@ export class ClusterNode {
 
   /** This node's status as the committed topology records it (Joining until admitted). */
   status(): NodeStatus {
-    if (this.#phase === 'stopped') return 'Left';
-    const ctx = this.#ctx();
-    if (!ctx) return 'Joining';
-    const self = ctx.cluster.nodes[this.nodeId];
-    return self && self.incarnation === ctx.incarnation ? self.status : 'Joining';
+    return this.#phase === 'stopped' ? 'Left' : recordedStatus(this.#actor);
   }
 
   /** Whether this node leads: it holds the lease and has committed its election. */
@@ -281,25 +245,14 @@ export class ClusterNode {
 
   /** One node's view of the cluster. */
   state(): ClusterView {
-    const ctx = this.#ctx();
-    const cluster = ctx?.cluster;
-    const counts = new Map<NodeId, number>();
-    for (const o of cluster?.shardMap.owners ?? []) if (o !== null) counts.set(o, (counts.get(o) ?? 0) + 1);
-    const loadOf = (id: NodeId) => (id === this.nodeId ? this.#load : (heardLoad(this.#actor, id) ?? 0));
-    return {
+    return clusterView(this.#actor, {
       nodeId: this.nodeId,
       cluster: this.cluster,
       status: this.status(),
-      incarnation: ctx?.incarnation ?? 0,
-      leader: cluster?.leader ?? null,
       isLeader: this.isLeader(),
-      nodes: Object.values(cluster?.nodes ?? {})
-        .map((n) => ({ ...n, load: loadOf(n.id), shards: counts.get(n.id) ?? 0 }))
-        .sort((a, b) => a.id.localeCompare(b.id)),
-      shardMap: cluster?.shardMap ?? { version: 0, term: 0, owners: [] },
-      handoffs: handoffs(this.#actor),
+      ownLoad: this.#load,
       at: this.#o.clock.now(),
-    };
+    });
   }
 
   /** The cluster state this node holds (the committed topology). */
@@ -381,10 +334,7 @@ export class ClusterNode {
 
   /** Whether another node is a member (Active or Draining) in the topology this node holds. */
   #hasOtherMembers(): boolean {
-    const nodes = this.#ctx()?.cluster.nodes ?? {};
-    return Object.values(nodes).some(
-      (n) => n.id !== this.nodeId && (n.status === 'Active' || n.status === 'Draining'),
-    );
+    return othersAreMembers(this.#actor);
   }
 
   async #resign(): Promise<void> {
@@ -424,18 +374,11 @@ export class ClusterNode {
         .catch(() => {});
     }
     this.#phase = 'stopped';
-    const parts = this.#parts;
-    parts?.close();
     this.#inspector?.dispose();
     this.#actor?.stop();
     this.#waiters.check();
     this.#fanout.close();
-    if (parts) {
-      // Appends still queued get one more try each; a graceful stop waits for them.
-      parts.audit.stop();
-      if (graceful) await parts.audit.flushed();
-      await parts.conn.close().catch(() => {});
-    }
+    await this.#parts?.close(graceful);
     this.#log.info({ graceful }, 'node stopped');
   }
 }

@@ -53,8 +53,11 @@ export interface NodeParts {
   readonly resync: TopologyResync;
   /** The root statechart bound to these parts. */
   machine(): ReturnType<typeof bindClusterNodeMachine>;
-  /** Ends subscriptions and timers (the connection is closed by the caller, after flushing). */
-  close(): void;
+  /**
+   * Ends subscriptions and timers, gives queued audit appends one more try each (a graceful stop
+   * waits for them), then closes the connection.
+   */
+  close(graceful: boolean): Promise<void>;
 }
 
 export async function openParts(d: PartsDeps): Promise<NodeParts> {
@@ -65,7 +68,6 @@ export async function openParts(d: PartsDeps): Promise<NodeParts> {
   const now = () => clock.now();
   const conn = await o.transport.connect(o.nodeId);
   const unsubs: Unsubscribe[] = [];
-  const parts = { conn, unsubs } as { conn: Connection; unsubs: Unsubscribe[] };
   try {
     if (!d.stillStarting()) throw new StoppedError(`node ${o.nodeId} stopped while starting`);
     const replicas = o.replicas === null ? {} : { replicas: o.replicas };
@@ -191,28 +193,29 @@ export async function openParts(d: PartsDeps): Promise<NodeParts> {
           answerRelease: (a) => handoffs.answer(a),
           publishHeartbeat: (hb) => publishQuietly({ bus: conn.bus, log }, n.heartbeats, hb),
         }),
-      close: () => {
+      close: async (graceful) => {
         resync.stop();
         commands.close();
         handoffs.close();
-        for (const u of unsubs.splice(0)) {
-          try {
-            u();
-          } catch {
-            // already gone
-          }
-        }
+        unsubscribeAll(unsubs);
+        audit.stop();
+        if (graceful) await audit.flushed();
+        await conn.close().catch(() => {});
       },
     };
   } catch (err) {
-    for (const u of parts.unsubs.splice(0)) {
-      try {
-        u();
-      } catch {
-        // already gone
-      }
-    }
+    unsubscribeAll(unsubs);
     await conn.close().catch(() => {});
     throw err;
+  }
+}
+
+function unsubscribeAll(unsubs: Unsubscribe[]): void {
+  for (const u of unsubs.splice(0)) {
+    try {
+      u();
+    } catch {
+      // already gone
+    }
   }
 }
