@@ -37,11 +37,11 @@ import {
   adoptRead,
   adoptTopology,
   applyCommitted,
-  commandProposal,
   decideQueued,
   dropPending,
   enqueueProposal,
   heartbeatOf,
+  proposalOf,
   queueCompaction,
   type RootEffect,
   type RootStep,
@@ -422,68 +422,17 @@ export const clusterNodeMachine = setup({
               },
               { actions: { type: 'adoptTopology', params: ({ event }) => event } },
             ],
-            PROPOSE_JOIN: {
-              actions: {
-                type: 'enqueueProposal',
-                params: ({ event }) => ({
-                  at: event.at,
-                  proposal: {
-                    kind: 'join',
-                    nodeId: event.nodeId,
-                    incarnation: event.incarnation,
-                    weight: event.weight,
-                    source: 'lifecycle',
-                  },
-                }),
-              },
-            },
+            PROPOSE_JOIN: { actions: { type: 'enqueueProposal', params: ({ event }) => proposalOf(event) } },
             PROPOSE_FAILED: {
-              actions: {
-                type: 'enqueueProposal',
-                params: ({ event }) => ({
-                  at: event.at,
-                  proposal: {
-                    kind: 'failed',
-                    nodeId: event.nodeId,
-                    incarnation: event.incarnation,
-                    lastSeen: event.lastSeen,
-                    source: 'lifecycle',
-                  },
-                }),
-              },
+              actions: { type: 'enqueueProposal', params: ({ event }) => proposalOf(event) },
             },
             PROPOSE_REBALANCE: {
-              actions: {
-                type: 'enqueueProposal',
-                params: ({ event }) => ({
-                  at: event.at,
-                  proposal: { kind: 'rebalance', reason: event.reason, source: 'rebalancer' },
-                }),
-              },
+              actions: { type: 'enqueueProposal', params: ({ event }) => proposalOf(event) },
             },
             PROPOSE_MIGRATIONS: {
-              actions: {
-                type: 'enqueueProposal',
-                params: ({ event }) => ({
-                  at: event.at,
-                  proposal: {
-                    kind: 'migrations',
-                    shardIds: event.shardIds,
-                    finish: event.finish,
-                    source: 'rebalancer',
-                  },
-                }),
-              },
+              actions: { type: 'enqueueProposal', params: ({ event }) => proposalOf(event) },
             },
-            COMMAND: {
-              actions: {
-                type: 'enqueueProposal',
-                params: ({ event }) => ({
-                  at: event.at,
-                  proposal: commandProposal(event.command, event.requestId),
-                }),
-              },
-            },
+            COMMAND: { actions: { type: 'enqueueProposal', params: ({ event }) => proposalOf(event) } },
             RESIGN: { actions: 'forwardToLeadership' },
             STOP: { target: 'stopped', actions: 'forwardToLeadership' },
           },

@@ -10,7 +10,7 @@ import type { NodeId, NodeStatus } from '../src/domain/values.js';
 import type { Heartbeat, OperatorCommand } from '../src/protocol/messages.js';
 import type { ClusterNodeContext, ClusterNodeEmitted, ClusterNodeTiming } from './cluster-node.machine.js';
 import type { LeadershipEvent } from './leadership.machine.js';
-import type { NodeLifecycleEvent, NodeLifecycleInput } from './node-lifecycle.machine.js';
+import type { LifecycleProposal, NodeLifecycleEvent, NodeLifecycleInput } from './node-lifecycle.machine.js';
 import {
   type Batch,
   decideBatch,
@@ -21,7 +21,7 @@ import {
   type ProposalOutcome,
   rebalanceReasonFor,
 } from './proposals.js';
-import type { RebalancingEvent, RebalancingInput } from './rebalancing.machine.js';
+import type { RebalancingEvent, RebalancingInput, RebalancingProposal } from './rebalancing.machine.js';
 import type { ShardHostEvent } from './shard-host.machine.js';
 import {
   LEADERSHIP_SYSTEM_ID,
@@ -501,6 +501,54 @@ export function requeuePending(ctx: ClusterNodeContext): Partial<ClusterNodeCont
     ],
     pending: null,
   };
+}
+
+/** What a child proposes, or an operator commands, as a proposal for the writer's queue. */
+export function proposalOf(
+  event:
+    | LifecycleProposal
+    | RebalancingProposal
+    | { type: 'COMMAND'; at: number; requestId: string; command: OperatorCommand },
+): { proposal: Proposal; at: number } {
+  const at = event.at;
+  switch (event.type) {
+    case 'PROPOSE_JOIN':
+      return {
+        at,
+        proposal: {
+          kind: 'join',
+          nodeId: event.nodeId,
+          incarnation: event.incarnation,
+          weight: event.weight,
+          source: 'lifecycle',
+        },
+      };
+    case 'PROPOSE_FAILED':
+      return {
+        at,
+        proposal: {
+          kind: 'failed',
+          nodeId: event.nodeId,
+          incarnation: event.incarnation,
+          lastSeen: event.lastSeen,
+          source: 'lifecycle',
+        },
+      };
+    case 'PROPOSE_REBALANCE':
+      return { at, proposal: { kind: 'rebalance', reason: event.reason, source: 'rebalancer' } };
+    case 'PROPOSE_MIGRATIONS':
+      return {
+        at,
+        proposal: {
+          kind: 'migrations',
+          shardIds: event.shardIds,
+          finish: event.finish,
+          source: 'rebalancer',
+        },
+      };
+    case 'COMMAND':
+      return { at, proposal: commandProposal(event.command, event.requestId) };
+  }
 }
 
 /** The proposal behind an operator's command. */

@@ -12,6 +12,7 @@ import {
   decideQueued,
   dropPending,
   enqueueProposal,
+  proposalOf,
   type RootEffect,
   routeHeartbeat,
   sameProposal,
@@ -439,5 +440,37 @@ describe('dropPending', () => {
       { type: 'REJECTED', at: ctx.now, code: 'COMMIT_FAILED', message: 'the topology write failed; retry' },
     ]);
     expect(sendsTo(step.effects, 'leadership')).toEqual([]);
+  });
+});
+
+describe('proposalOf', () => {
+  it('turns each child proposal and operator command into the proposal the writer decides', () => {
+    expect(proposalOf({ type: 'PROPOSE_JOIN', at: 5, nodeId: 'n2', incarnation: 3, weight: 2 })).toEqual({
+      at: 5,
+      proposal: { kind: 'join', nodeId: 'n2', incarnation: 3, weight: 2, source: 'lifecycle' },
+    });
+    expect(
+      proposalOf({ type: 'PROPOSE_FAILED', at: 6, nodeId: 'n2', incarnation: 3, lastSeen: 4 }).proposal,
+    ).toEqual({ kind: 'failed', nodeId: 'n2', incarnation: 3, lastSeen: 4, source: 'lifecycle' });
+    expect(proposalOf({ type: 'PROPOSE_REBALANCE', at: 7, reason: 'node-joined' }).proposal).toEqual({
+      kind: 'rebalance',
+      reason: 'node-joined',
+      source: 'rebalancer',
+    });
+    expect(
+      proposalOf({ type: 'PROPOSE_MIGRATIONS', at: 8, shardIds: [1, 2], finish: true }).proposal,
+    ).toEqual({ kind: 'migrations', shardIds: [1, 2], finish: true, source: 'rebalancer' });
+    expect(
+      proposalOf({ type: 'COMMAND', at: 9, requestId: 'r1', command: { type: 'leaveCluster', nodeId: 'n2' } })
+        .proposal,
+    ).toEqual({ kind: 'leave', nodeId: 'n2', reason: 'graceful', source: { requestId: 'r1' } });
+    expect(
+      proposalOf({
+        type: 'COMMAND',
+        at: 9,
+        requestId: 'r2',
+        command: { type: 'markNodeFailed', nodeId: 'n2' },
+      }).proposal,
+    ).toEqual({ kind: 'failed', nodeId: 'n2', incarnation: null, lastSeen: 0, source: { requestId: 'r2' } });
   });
 });
