@@ -2,8 +2,10 @@
  * Simulation benchmark: wall time of a 100-node cluster through one simulated hour of faults, and
  * how many 5-node default runs (2 simulated minutes of every fault each) fit in a wall-clock minute.
  *
- * Run: npx tsx bench/simulation.bench.ts [--quick]
+ * Run: npx tsx bench/simulation.bench.ts [--quick] — prints a Markdown table and writes the figures
+ * as JSON to bench/RESULTS-simulation.json (not with --quick).
  */
+import { writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { DEFAULT_TIMING, FAST_TIMING, type TimingConfig } from '../src/config.js';
 import { FAULT_KINDS, runSimulation, type SimulationResult } from '../src/sim/simulator.js';
@@ -76,6 +78,29 @@ async function main(): Promise<void> {
   const perMin = (seeds * 60_000) / (performance.now() - t0);
   console.log(
     `\n5 nodes, 2 simulated minutes each, every fault: ${perMin.toFixed(1)} seeds per wall-clock minute (${seeds} runs, ${failed} failed)`,
+  );
+  if (quick) return;
+  const figures = (r: SimulationResult) => ({
+    wallMs: Math.round(r.wallMs),
+    simulatedMs: r.simulatedMs,
+    faults: r.applied,
+    elections: r.elections,
+    rebalances: r.rebalances,
+    moves: r.moves,
+    commits: r.commits,
+    events: r.events,
+    violations: r.violationCounts,
+  });
+  const json = {
+    machine: `${cpus()[0]?.model ?? 'cpu'} × ${cpus().length}`,
+    node: process.version,
+    hundredNodesOneHourDefaultTimings: figures(big),
+    hundredNodesTenMinutesFastLease: figures(fast),
+    fiveNodeSeedsPerMinute: { seedsPerMinute: Number(perMin.toFixed(1)), runs: seeds, failed },
+  };
+  await writeFile(
+    new URL('./RESULTS-simulation.json', import.meta.url),
+    `${JSON.stringify(json, null, 2)}\n`,
   );
 }
 
