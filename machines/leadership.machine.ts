@@ -107,6 +107,21 @@ export type LeadershipReport =
 
 const later = (a: number, b: number) => Math.max(a, b);
 
+/** A lease won: its term and revision, and when the winning write started and ended. */
+export interface WonLease {
+  readonly term: Term;
+  readonly revision: number;
+  readonly startedAt: number;
+  readonly at: number;
+}
+
+/** The lease a campaign won, or null for any other outcome. */
+function wonLease(o: AcquireOutput): WonLease | null {
+  return o.kind === 'acquired'
+    ? { term: o.term, revision: o.revision, startedAt: o.startedAt, at: o.at }
+    : null;
+}
+
 /** Fields every leadership event carries: id, origin, the held term, the map version and the time. */
 function eventBase(context: LeadershipContext) {
   return {
@@ -175,18 +190,27 @@ export const leadershipMachine = setup({
       now: later(context.now, p.at),
       lapseAt: later(context.lapseAt, p.at + context.timing.retryIntervalMs),
     })),
-    takeLease: assign(({ context }, p: { term: Term; revision: number; startedAt: number; at: number }) => ({
-      now: later(context.now, p.at),
-      held: { term: p.term, revision: p.revision },
-      renewedFrom: p.startedAt,
-      highestTerm: later(context.highestTerm, p.term),
-      lostReason: null,
-    })),
-    recordRenewal: assign(({ context }, p: { revision: number; startedAt: number; at: number }) => ({
-      now: later(context.now, p.at),
-      held: context.held ? { term: context.held.term, revision: p.revision } : null,
-      renewedFrom: p.startedAt,
-    })),
+    /** Holds the lease won (null: the outcome was not a win, which the guard has ruled out). */
+    takeLease: assign(({ context }, p: WonLease | null) =>
+      p === null
+        ? {}
+        : {
+            now: later(context.now, p.at),
+            held: { term: p.term, revision: p.revision },
+            renewedFrom: p.startedAt,
+            highestTerm: later(context.highestTerm, p.term),
+            lostReason: null,
+          },
+    ),
+    recordRenewal: assign(({ context }, p: { revision: number; startedAt: number; at: number } | null) =>
+      p === null
+        ? {}
+        : {
+            now: later(context.now, p.at),
+            held: context.held ? { term: context.held.term, revision: p.revision } : null,
+            renewedFrom: p.startedAt,
+          },
+    ),
     setLostReason: assign((_, p: { reason: LeadershipLostReason }) => ({ lostReason: p.reason })),
     /** The renew-deadline timer fired: it is at least that late now. */
     passRenewDeadline: assign(({ context }) => ({
@@ -300,10 +324,7 @@ export const leadershipMachine = setup({
             actions: [
               {
                 type: 'takeLease',
-                params: ({ event }) => {
-                  const o = event.output as Extract<AcquireOutput, { kind: 'acquired' }>;
-                  return { term: o.term, revision: o.revision, startedAt: o.startedAt, at: o.at };
-                },
+                params: ({ event }) => wonLease(event.output),
               },
               'reportElected',
               'nextSeq',
@@ -314,10 +335,10 @@ export const leadershipMachine = setup({
             target: 'follower',
             actions: {
               type: 'observeLease',
-              params: ({ event }) => {
-                const o = event.output as Extract<AcquireOutput, { kind: 'held' }>;
-                return { lease: o.lease, at: o.at };
-              },
+              params: ({ event }) => ({
+                lease: event.output.kind === 'held' ? event.output.lease : null,
+                at: event.output.at,
+              }),
             },
           },
           { target: 'reconciling', actions: { type: 'tick', params: ({ event }) => event.output } },
@@ -433,7 +454,7 @@ export const leadershipMachine = setup({
                 actions: [
                   {
                     type: 'recordRenewal',
-                    params: ({ event }) => event.output as Extract<RenewOutput, { kind: 'renewed' }>,
+                    params: ({ event }) => (event.output.kind === 'renewed' ? event.output : null),
                   },
                   'reportRenewed',
                   'nextSeq',
