@@ -28,7 +28,7 @@ import type { DomainEvent } from '../src/domain/events.js';
 import { type ClusterState, initialClusterState } from '../src/domain/state.js';
 import type { NodeId, NodeStatus, Term } from '../src/domain/values.js';
 import type { Heartbeat, LeaseRecord, OperatorCommand } from '../src/protocol/messages.js';
-import type { ReleaseRequest } from './hosting.js';
+import { fenceAfterMs, type ReleaseRequest } from './hosting.js';
 import { type LeadershipReport, leadershipMachine } from './leadership.machine.js';
 import { type LifecycleProposal, nodeLifecycleMachine } from './node-lifecycle.machine.js';
 import { type Batch, eligibleToLead, type Proposal } from './proposals.js';
@@ -37,6 +37,7 @@ import {
   adoptRead,
   adoptTopology,
   applyCommitted,
+  confirmMembership,
   decideQueued,
   dropPending,
   enqueueProposal,
@@ -130,6 +131,8 @@ export type ClusterNodeEvent =
     }
   /** A leader asks this node to release shards (the old owner's side of a hand-off). */
   | ({ readonly type: 'RELEASE_REQUESTED'; readonly at: number } & ReleaseRequest)
+  /** A read of the topology from the store, started at `at`, succeeded (for self-fencing). */
+  | { readonly type: 'STORE_CONTACT'; readonly at: number; readonly state: ClusterState | null }
   /** The application reports this node's load; it travels in the next heartbeats. */
   | { readonly type: 'REPORT_LOAD'; readonly at: number; readonly load: number }
   /** Give up leadership (before draining or stopping); the node keeps running. */
@@ -274,7 +277,7 @@ export const clusterNodeMachine = setup({
       enqueue.spawnChild('shardHost', {
         id: SHARD_HOST_SYSTEM_ID,
         systemId: SHARD_HOST_SYSTEM_ID,
-        input: { nodeId: context.nodeId, now: context.now },
+        input: { nodeId: context.nodeId, now: context.now, fenceAfterMs: fenceAfterMs(context.timing) },
       });
     }),
     forwardToLeadership: enqueueActions(({ enqueue, system, event }) => {
@@ -291,6 +294,10 @@ export const clusterNodeMachine = setup({
       highestTerm: Math.max(context.highestTerm, p.lease?.term ?? 0),
     })),
     setLoad: assign((_, p: { load: number }) => ({ load: p.load })),
+    confirmMembership: enqueueActions(
+      ({ context, enqueue, system }, p: { at: number; state: ClusterState | null }) =>
+        perform(enqueue, system, confirmMembership(context, p)),
+    ),
     routeHeartbeat: enqueueActions(({ context, enqueue, system }, p: { at: number; heartbeat: Heartbeat }) =>
       perform(enqueue, system, routeHeartbeat(context, p)),
     ),
@@ -378,6 +385,7 @@ export const clusterNodeMachine = setup({
     HEARTBEAT: { actions: { type: 'routeHeartbeat', params: ({ event }) => event } },
     RELEASE_REQUESTED: { actions: 'forwardToShardHost' },
     REPORT_LOAD: { actions: { type: 'setLoad', params: ({ event }) => event } },
+    STORE_CONTACT: { actions: { type: 'confirmMembership', params: ({ event }) => event } },
   },
   states: {
     role: {

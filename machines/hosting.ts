@@ -64,6 +64,37 @@ export function serving(state: HostingState): ShardId[] {
   return state.owned.filter((s) => !(s in state.released));
 }
 
+/**
+ * How long a node may serve after its membership was last confirmed (a read from the store that
+ * shows it a member, as this process). The leader may reassign a silent node's shards at the
+ * earliest `failureTimeout` after the last heartbeat it heard, and that heartbeat left at most one
+ * heartbeat interval before the node lost the store; serving stops one more interval before that.
+ */
+export function fenceAfterMs(t: {
+  readonly failureTimeoutMs: number;
+  readonly heartbeatIntervalMs: number;
+}): number {
+  return t.failureTimeoutMs - 2 * t.heartbeatIntervalMs;
+}
+
+/** How often a node confirms its membership: at least three times per fence window. */
+export function confirmEveryMs(t: {
+  readonly failureTimeoutMs: number;
+  readonly heartbeatIntervalMs: number;
+}): number {
+  return Math.min(t.heartbeatIntervalMs, Math.floor(fenceAfterMs(t) / 3));
+}
+
+/** Whether a topology read from the store shows `nodeId` a member (Active or Draining) as this process. */
+export function confirmsMembership(state: ClusterState | null, nodeId: NodeId, incarnation: number): boolean {
+  const self = state?.nodes[nodeId];
+  return (
+    self !== undefined &&
+    self.incarnation === incarnation &&
+    (self.status === 'Active' || self.status === 'Draining')
+  );
+}
+
 /** Of a request's shards, those that are this node's to release (owned, or released already). */
 export function releasable(state: HostingState, shards: readonly ShardId[]): ShardId[] {
   const owned = new Set(state.owned);

@@ -9,6 +9,7 @@ import { type ClusterState, retiredIncarnation } from '../src/domain/state.js';
 import type { NodeId, NodeStatus } from '../src/domain/values.js';
 import type { Heartbeat, OperatorCommand } from '../src/protocol/messages.js';
 import type { ClusterNodeContext, ClusterNodeEmitted, ClusterNodeTiming } from './cluster-node.machine.js';
+import { confirmsMembership } from './hosting.js';
 import type { LeadershipEvent } from './leadership.machine.js';
 import type { LifecycleProposal, NodeLifecycleEvent, NodeLifecycleInput } from './node-lifecycle.machine.js';
 import {
@@ -171,6 +172,21 @@ function announceTopology(ctx: ClusterNodeContext, state: ClusterState, at: numb
     },
     { kind: 'send', to: SHARD_HOST_SYSTEM_ID, event: { type: 'TOPOLOGY', at, cluster: state } },
   ];
+}
+
+/**
+ * A successful read of the topology: when it shows this process a member, the shard host may go on
+ * serving (self-fencing). A read that shows it Failed, Left or absent confirms nothing.
+ */
+export function confirmMembership(
+  ctx: ClusterNodeContext,
+  p: { at: number; state: ClusterState | null },
+): RootStep {
+  if (!confirmsMembership(p.state, ctx.nodeId, ctx.incarnation)) return NOTHING;
+  return {
+    patch: {},
+    effects: [{ kind: 'send', to: SHARD_HOST_SYSTEM_ID, event: { type: 'CONFIRMED', at: p.at } }],
+  };
 }
 
 /** Whether a topology from the store is newer than the one held and not written by a deposed term. */

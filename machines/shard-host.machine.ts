@@ -23,12 +23,15 @@ import {
   markReleased,
   type ReleaseRequest,
   releasable,
+  serving,
   toRelease,
 } from './hosting.js';
 
 export interface ShardHostInput {
   readonly nodeId: NodeId;
   readonly now: number;
+  /** How long it may serve after its membership was last confirmed (see `fenceAfterMs`). */
+  readonly fenceAfterMs: number;
 }
 
 export interface ShardHostContext extends HostingState {
@@ -38,12 +41,21 @@ export interface ShardHostContext extends HostingState {
   readonly requests: readonly ReleaseRequest[];
   /** The committed map last told; a release is checked against it at once (seed 82). */
   readonly cluster: ClusterState | null;
+  readonly fenceAfterMs: number;
+  /** It serves nothing after this time unless its membership is confirmed again. */
+  readonly confirmedUntil: number;
+  /** The `confirmedUntil` the fence timer was armed for; confirmations move it without re-arming. */
+  readonly armedFor: number;
+  /** Fenced: it could not confirm its membership in time and serves nothing until it does. */
+  readonly fenced: boolean;
 }
 
 export type ShardHostEvent =
   /** The committed map this node now holds. */
   | { readonly type: 'TOPOLOGY'; readonly at: number; readonly cluster: ClusterState }
-  | ({ readonly type: 'RELEASE_REQUESTED'; readonly at: number } & ReleaseRequest);
+  | ({ readonly type: 'RELEASE_REQUESTED'; readonly at: number } & ReleaseRequest)
+  /** A read from the store, started at `at`, showed this process a member. */
+  | { readonly type: 'CONFIRMED'; readonly at: number };
 
 /** The answer to a release request. */
 export interface ReleaseAnswer {
@@ -99,6 +111,13 @@ export const shardHostMachine = setup({
     hasRequest: ({ context }) => context.requests.length > 0,
     leaseHeldByRequester: ({ context }, p: ReadLeaseOutput) =>
       context.requests[0] !== undefined && leaseRefusal(context.requests[0], p.lease) === null,
+    /** The fence timer fired and no confirmation moved the deadline past the time it was armed for. */
+    confirmationLapsed: ({ context }) => context.confirmedUntil <= Math.max(context.now, context.armedFor),
+    /** A confirmation recent enough to serve on. */
+    fresh: ({ context }, p: { at: number }) => p.at + context.fenceAfterMs > context.now,
+  },
+  delays: {
+    untilFence: ({ context }) => Math.max(0, context.confirmedUntil - context.now),
   },
   actions: {
     /** Starts serving shards (the application's `onAcquire` hook); bound by the runtime. */
@@ -123,6 +142,15 @@ export const shardHostMachine = setup({
       return req ? { released: markReleased(context, releasable(context, req.shards), req.version) } : {};
     }),
     nextRequest: assign(({ context }) => ({ requests: context.requests.slice(1) })),
+    confirm: assign(({ context }, p: { at: number }) => ({
+      confirmedUntil: Math.max(context.confirmedUntil, p.at + context.fenceAfterMs),
+      now: Math.max(context.now, p.at),
+    })),
+    arm: assign(({ context }) => ({ armedFor: context.confirmedUntil })),
+    /** The fence timer fired: it is at least the time it was armed for. */
+    passArmed: assign(({ context }) => ({ now: Math.max(context.now, context.armedFor) })),
+    fence: assign({ fenced: true }),
+    unfence: assign({ fenced: false }),
   },
 }).createMachine({
   id: 'shardHost',
@@ -133,6 +161,11 @@ export const shardHostMachine = setup({
     released: {},
     requests: [],
     cluster: null,
+    fenceAfterMs: input.fenceAfterMs,
+    // A process that just connected has just been in contact with the store.
+    confirmedUntil: input.now + input.fenceAfterMs,
+    armedFor: input.now + input.fenceAfterMs,
+    fenced: false,
   }),
   on: {
     TOPOLOGY: {
@@ -140,7 +173,7 @@ export const shardHostMachine = setup({
         {
           type: 'acquired',
           params: ({ context, event }) => ({
-            shards: followMap(context, event.cluster, context.nodeId).acquired,
+            shards: context.fenced ? [] : followMap(context, event.cluster, context.nodeId).acquired,
           }),
         },
         { type: 'followMap', params: ({ event }) => event },
@@ -148,60 +181,114 @@ export const shardHostMachine = setup({
     },
     RELEASE_REQUESTED: { actions: { type: 'queueRequest', params: ({ event }) => event } },
   },
-  initial: 'serving',
+  type: 'parallel',
   states: {
-    serving: {
-      always: { guard: 'hasRequest', target: 'verifying' },
-    },
-    /** Is the requester the current lease holder at its term? Asked of the store, not of this view. */
-    verifying: {
-      invoke: {
-        src: 'readLease',
-        onDone: [
-          {
-            guard: { type: 'leaseHeldByRequester', params: ({ event }) => event.output },
-            target: 'releasing',
-          },
-          {
-            target: 'serving',
-            actions: [
-              { type: 'answer', params: ({ context, event }) => refusal(context, event.output.lease) },
-              'nextRequest',
+    requests: {
+      initial: 'serving',
+      states: {
+        serving: {
+          always: { guard: 'hasRequest', target: 'verifying' },
+        },
+        /** Is the requester the current lease holder at its term? Asked of the store, not of this view. */
+        verifying: {
+          invoke: {
+            src: 'readLease',
+            onDone: [
+              {
+                guard: { type: 'leaseHeldByRequester', params: ({ event }) => event.output },
+                target: 'releasing',
+              },
+              {
+                target: 'serving',
+                actions: [
+                  { type: 'answer', params: ({ context, event }) => refusal(context, event.output.lease) },
+                  'nextRequest',
+                ],
+              },
             ],
+            onError: {
+              target: 'serving',
+              actions: [
+                { type: 'answer', params: ({ context }) => refusal(context, undefined) },
+                'nextRequest',
+              ],
+            },
           },
-        ],
-        onError: {
-          target: 'serving',
-          actions: [{ type: 'answer', params: ({ context }) => refusal(context, undefined) }, 'nextRequest'],
+        },
+        /** The application stops serving the shards before they are reported released. */
+        releasing: {
+          invoke: {
+            src: 'releaseShards',
+            input: ({ context }) => ({
+              shards: context.requests[0] ? toRelease(context, context.requests[0].shards) : [],
+            }),
+            onDone: {
+              target: 'serving',
+              actions: [
+                'markReleased',
+                { type: 'answer', params: ({ context }) => released(context) },
+                'nextRequest',
+                // A hand-off already abandoned in the map this node holds (no later map would come to
+                // say so) is served again at once.
+                {
+                  type: 'acquired',
+                  params: ({ context }) => ({ shards: context.fenced ? [] : abandoned(context) }),
+                },
+                {
+                  type: 'followMap',
+                  params: ({ context, event }) => ({ cluster: context.cluster, at: event.output.at }),
+                },
+              ],
+            },
+            // The application failed to release: the shards stay here; report those released before.
+            onError: {
+              target: 'serving',
+              actions: [{ type: 'answer', params: ({ context }) => released(context) }, 'nextRequest'],
+            },
+          },
         },
       },
     },
-    /** The application stops serving the shards before they are reported released. */
-    releasing: {
-      invoke: {
-        src: 'releaseShards',
-        input: ({ context }) => ({
-          shards: context.requests[0] ? toRelease(context, context.requests[0].shards) : [],
-        }),
-        onDone: {
-          target: 'serving',
-          actions: [
-            'markReleased',
-            { type: 'answer', params: ({ context }) => released(context) },
-            'nextRequest',
-            // A hand-off already abandoned in the map this node holds (no later map would come to
-            // say so) is served again at once.
-            { type: 'acquired', params: ({ context }) => ({ shards: abandoned(context) }) },
-            {
-              type: 'followMap',
-              params: ({ context, event }) => ({ cluster: context.cluster, at: event.output.at }),
-            },
-          ],
+    /**
+     * Self-fencing: a node that cannot confirm its membership stops serving before the leader may
+     * reassign its shards, and serves again only once a read shows it a member of the current map.
+     */
+    membership: {
+      initial: 'confirmed',
+      states: {
+        confirmed: {
+          entry: 'arm',
+          on: { CONFIRMED: { actions: { type: 'confirm', params: ({ event }) => event } } },
+          after: {
+            untilFence: [
+              { guard: 'confirmationLapsed', target: 'fencing', actions: 'passArmed' },
+              { target: 'confirmed', reenter: true, actions: 'passArmed' },
+            ],
+          },
         },
-        // The application failed to release: the shards stay here; report those released before.
-        onError: {
-          target: 'serving',
-          actions: [{ type: 'answer', params: ({ context }) => released(context) }, 'nextRequest'],
+        /** The application stops serving every shard (its `onRelease`), then the node waits, fenced. */
+        fencing: {
+          entry: 'fence',
+          on: { CONFIRMED: { actions: { type: 'confirm', params: ({ event }) => event } } },
+          invoke: {
+            src: 'releaseShards',
+            input: ({ context }) => ({ shards: serving(context) }),
+            onDone: { target: 'fenced' },
+            onError: { target: 'fenced' },
+          },
+        },
+        fenced: {
+          on: {
+            CONFIRMED: {
+              guard: { type: 'fresh', params: ({ event }) => event },
+              target: 'confirmed',
+              actions: [
+                { type: 'confirm', params: ({ event }) => event },
+                'unfence',
+                { type: 'acquired', params: ({ context }) => ({ shards: serving(context) }) },
+              ],
+            },
+          },
         },
       },
     },

@@ -161,6 +161,7 @@ const viewOf = (self: NodeId, version: number): ClusterView => {
     nodes,
     shardMap: { version, term: 41, owners: [...owners] },
     handoffs: self === 'n3' ? handoffs : [],
+    fenced: false,
     at: now,
   };
 };

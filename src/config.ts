@@ -30,8 +30,11 @@ export interface TimingConfig {
   /** How often every node announces itself. Default 30 s (the domain model's heartbeat). */
   readonly heartbeatIntervalMs: number;
   /**
-   * A node not heard from for this long is marked Failed by the leader. Must be at least two
-   * heartbeat intervals so one lost heartbeat never fails a node. Default 90 s (the domain model).
+   * A node not heard from for this long is marked Failed by the leader. Must be at least three
+   * heartbeat intervals: one lost heartbeat never fails a node, and a node cut off from the store
+   * stops serving (after `failureTimeout − 2 × heartbeatInterval` without confirming its membership)
+   * a full heartbeat interval before the leader may give its shards away. Default 90 s (the domain
+   * model).
    */
   readonly failureTimeoutMs: number;
   /**
@@ -125,10 +128,10 @@ export function resolveTiming(
       `must be above timing.heartbeatIntervalMs (${t.heartbeatIntervalMs} ms), got ${t.failureTimeoutMs} ms`,
     );
   }
-  if (t.failureTimeoutMs < 2 * t.heartbeatIntervalMs) {
+  if (t.failureTimeoutMs < 3 * t.heartbeatIntervalMs) {
     throw new InvalidConfigError(
       'timing.failureTimeoutMs',
-      `must be at least 2 × timing.heartbeatIntervalMs (${2 * t.heartbeatIntervalMs} ms), got ${t.failureTimeoutMs} ms: one lost heartbeat would fail a node`,
+      `must be at least 3 × timing.heartbeatIntervalMs (${3 * t.heartbeatIntervalMs} ms), got ${t.failureTimeoutMs} ms: a node cut off from the store must stop serving before the leader may reassign its shards`,
     );
   }
   if (t.departedRetentionMs <= t.failureTimeoutMs) {

@@ -105,6 +105,8 @@ export interface StatusLine {
   readonly term: number | null;
   readonly isLeader: boolean;
   readonly shards: number;
+  /** True while it serves nothing because it could not confirm its membership in time. */
+  readonly fenced: boolean;
   readonly unowned: number;
   readonly version: number;
   readonly nodes: Record<string, string>;
@@ -121,6 +123,7 @@ function statusOf(node: ClusterNode): StatusLine {
     term: v.leader?.term ?? null,
     isLeader: v.isLeader,
     shards: node.ownedShards().length,
+    fenced: v.fenced,
     unowned: v.shardMap.owners.filter((o) => o === null).length,
     version: v.shardMap.version,
     nodes: Object.fromEntries(v.nodes.map((n) => [n.id, n.status])),
@@ -134,7 +137,7 @@ function humanStatus(s: StatusLine): string {
     .join(',');
   return (
     `status ${s.status} leader ${s.leader ?? '-'} term ${s.term ?? '-'} shards ${s.shards} version ${s.version}` +
-    `${s.isLeader ? ' (leading)' : ''}${s.unowned > 0 ? ` unowned ${s.unowned}` : ''}` +
+    `${s.isLeader ? ' (leading)' : ''}${s.fenced ? ' (fenced)' : ''}${s.unowned > 0 ? ` unowned ${s.unowned}` : ''}` +
     `${s.connection !== 'connected' ? ` nats ${s.connection}` : ''} nodes ${nodes || '-'}`
   );
 }

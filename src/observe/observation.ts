@@ -91,6 +91,11 @@ export interface ClusterView {
   readonly nodes: readonly (NodeInfo & { readonly shards: number; readonly load: number })[];
   readonly shardMap: ShardMap;
   readonly handoffs: readonly HandoffView[];
+  /**
+   * True while this node serves nothing because it could not confirm its membership with the store
+   * in time (self-fencing); it serves again once a read shows it a member of the current map.
+   */
+  readonly fenced: boolean;
   /** Clock time of this view. */
   readonly at: number;
 }

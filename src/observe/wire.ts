@@ -122,6 +122,7 @@ const viewSchema = (nodeId: string) =>
       owners: z.array(nodeIdS.nullable()).max(65_536),
     }),
     handoffs: z.array(z.strictObject({ shardId: z.number().int(), from: nodeIdS, to: nodeIdS })).max(65_536),
+    fenced: z.boolean(),
     at: num,
   });
 

@@ -25,11 +25,26 @@ export function leadershipState(actor: Root | null): string | null {
   return typeof value === 'string' ? value : (Object.keys(value)[0] ?? null);
 }
 
-/** Shards this node serves now: owned in the map and not released in a hand-off. */
-export function servedShards(actor: Root | null): ShardId[] {
+/**
+ * Shards this node serves now: owned in the map and not released in a hand-off, while its membership
+ * is confirmed. Judged against the clock too, so a process resuming from a pause serves nothing
+ * before its fence timer has even fired.
+ */
+export function servedShards(actor: Root | null, now: number): ShardId[] {
+  const host = shardHost(actor);
+  if (!host || host.fenced || now >= host.confirmedUntil) return [];
+  return serving(host);
+}
+
+/** Whether this node stopped serving because it could not confirm its membership in time. */
+export function isFenced(actor: Root | null, now: number): boolean {
+  const host = shardHost(actor);
+  return host !== null && (host.fenced || now >= host.confirmedUntil);
+}
+
+function shardHost(actor: Root | null) {
   const ref = actor?.system.get(SHARD_HOST_SYSTEM_ID) as ActorRefFrom<typeof shardHostMachine> | undefined;
-  const snap = ref?.getSnapshot();
-  return snap ? serving(snap.context) : [];
+  return ref?.getSnapshot().context ?? null;
 }
 
 /** The moves of the rebalancing round in flight (leader only). */
@@ -63,6 +78,7 @@ export function clusterView(
     readonly at: number;
   },
 ): ClusterView {
+  const fenced = isFenced(actor, self.at);
   const ctx = actor?.getSnapshot().context ?? null;
   const cluster = ctx?.cluster;
   const counts = new Map<NodeId, number>();
@@ -80,6 +96,7 @@ export function clusterView(
       .sort((a, b) => a.id.localeCompare(b.id)),
     shardMap: cluster?.shardMap ?? { version: 0, term: 0, owners: [] },
     handoffs: handoffs(actor),
+    fenced,
     at: self.at,
   };
 }

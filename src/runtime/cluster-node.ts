@@ -240,7 +240,7 @@ export class ClusterNode {
 
   /** Shards this node serves now: owned in the map and not released in a hand-off. */
   ownedShards(): ShardId[] {
-    return this.#phase === 'stopped' ? [] : servedShards(this.#actor);
+    return this.#phase === 'stopped' ? [] : servedShards(this.#actor, this.#o.clock.now());
   }
 
   /** One node's view of the cluster. */

@@ -6,6 +6,7 @@
  */
 import type { Logger } from 'pino';
 import type { ClusterNodeContext, ClusterNodeEvent } from '../../machines/cluster-node.machine.js';
+import { confirmEveryMs } from '../../machines/hosting.js';
 import { StoppedError } from '../domain/errors.js';
 import type { ShardId } from '../domain/values.js';
 import type { Unsubscribe } from '../ports/kv.js';
@@ -117,10 +118,12 @@ export async function openParts(d: PartsDeps): Promise<NodeParts> {
       clock,
       log,
       counters: d.counters,
-      intervalMs: t.heartbeatIntervalMs,
-      due: () => d.running() && !d.leading(),
+      intervalMs: confirmEveryMs(t),
+      due: d.running,
+      follows: () => !d.leading(),
       heldRevision: () => d.view()?.revision ?? 0,
       adopt: (state, revision) => d.send({ type: 'TOPOLOGY', at: now(), state, revision }),
+      contact: (at, state) => d.send({ type: 'STORE_CONTACT', at, state }),
     });
     const inbound: InboundDeps = {
       nodeId: o.nodeId,

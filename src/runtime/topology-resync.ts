@@ -1,8 +1,10 @@
 /**
- * Followers re-read the topology every heartbeat interval and adopt a revision newer than the watch
- * delivered: a watch can stall (its consumer lost in a failover, or NATS 2.9 reporting a pending
- * count that never reaches zero while the key is being written) and a node must not stay behind the
- * committed map. The read goes through the stream leader.
+ * Every node re-reads the topology through the stream leader several times per fence window. Each
+ * successful read confirms the node's membership (self-fencing: a node that cannot read stops
+ * serving before the leader may reassign its shards), and a follower adopts a revision newer than
+ * its watch delivered: a watch can stall (its consumer lost in a failover, or NATS 2.9 reporting a
+ * pending count that never reaches zero while the key is being written) and a node must not stay
+ * behind the committed map.
  */
 import type { Logger } from 'pino';
 import type { ClusterState } from '../domain/state.js';
@@ -16,10 +18,14 @@ export interface TopologyResyncDeps {
   readonly log: Logger;
   readonly counters: NodeCounters;
   readonly intervalMs: number;
-  /** Whether to read now (a running follower), and the revision this node holds. */
+  /** Whether to read now (the node runs). */
   readonly due: () => boolean;
+  /** Whether a newer revision read is adopted here (followers; the leader writes the topology). */
+  readonly follows: () => boolean;
   readonly heldRevision: () => number;
   readonly adopt: (state: ClusterState, revision: number) => void;
+  /** A read that started at `startedAt` succeeded. */
+  readonly contact: (startedAt: number, state: ClusterState | null) => void;
 }
 
 export class TopologyResync {
@@ -48,8 +54,10 @@ export class TopologyResync {
     const d = this.d;
     try {
       if (d.due()) {
+        const startedAt = d.clock.now();
         const r = await d.topology.read();
-        if (r !== null && r.revision > d.heldRevision() && d.due() && !this.#stopped) {
+        if (!d.due() || this.#stopped) return;
+        if (r !== null && r.revision > d.heldRevision() && d.follows()) {
           d.counters.topologyResyncs++;
           d.log.debug(
             { revision: r.revision, had: d.heldRevision() },
@@ -57,6 +65,7 @@ export class TopologyResync {
           );
           d.adopt(r.state, r.revision);
         }
+        d.contact(startedAt, r?.state ?? null);
       }
     } catch (err) {
       d.log.debug({ err }, 'periodic topology read failed');

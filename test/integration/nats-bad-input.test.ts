@@ -5,7 +5,6 @@
  * steps down by its renew deadline, before anyone else takes over, and re-sends what it could not
  * publish once it is back.
  */
-import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -22,6 +21,7 @@ import {
   waitUntil,
 } from '../support/nats-server.js';
 import { readAudit } from '../support/node-process.js';
+import { natsProxy } from '../support/tcp-proxy.js';
 
 const SHARDS = 64;
 const enc = (v: unknown) => new TextEncoder().encode(typeof v === 'string' ? v : JSON.stringify(v));
@@ -36,49 +36,6 @@ const logger = pino(
     },
   },
 );
-
-/** A TCP proxy in front of nats-server that can cut a client off (a partition) and let it back. */
-async function natsProxy(
-  targetPort: number,
-): Promise<{ url: string; cut(): void; heal(): void; close(): Promise<void> }> {
-  const sockets = new Set<Socket>();
-  let open = true;
-  const server: Server = createServer((client) => {
-    if (!open) {
-      client.destroy();
-      return;
-    }
-    const upstream = tcpConnect(targetPort, '127.0.0.1');
-    for (const s of [client, upstream]) {
-      sockets.add(s);
-      s.on('error', () => {});
-      s.on('close', () => {
-        sockets.delete(s);
-        client.destroy();
-        upstream.destroy();
-      });
-    }
-    client.pipe(upstream);
-    upstream.pipe(client);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  return {
-    url: `nats://127.0.0.1:${port}`,
-    cut() {
-      open = false;
-      for (const s of sockets) s.destroy();
-    },
-    heal() {
-      open = true;
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  };
-}
 
 function sameView(nodes: readonly ClusterNode[]): boolean {
   const states = nodes.map((n) => n.clusterState());

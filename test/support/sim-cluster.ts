@@ -10,6 +10,7 @@ import { checkInvariants } from '../../src/domain/invariants.js';
 import type { NodeId } from '../../src/domain/values.js';
 import { SimulatedClock } from '../../src/ports/simulated-clock.js';
 import { type ClusterNode, createClusterNode } from '../../src/runtime/cluster-node.js';
+import type { ClusterNodeOptions } from '../../src/runtime/options.js';
 
 export interface SimClusterOptions {
   readonly timing?: Partial<TimingConfig>;
@@ -40,7 +41,10 @@ export class SimCluster {
   }
 
   /** Creates and starts a node; resolves when it is Active (time must be advanced meanwhile). */
-  add(nodeId: NodeId, opts: { weight?: number } = {}): { node: ClusterNode; started: Promise<void> } {
+  add(
+    nodeId: NodeId,
+    opts: Pick<ClusterNodeOptions, 'weight' | 'onRelease' | 'onAcquire'> = {},
+  ): { node: ClusterNode; started: Promise<void> } {
     const node = createClusterNode({
       ...opts,
       nodeId,

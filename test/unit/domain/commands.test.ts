@@ -87,7 +87,7 @@ describe('joinCluster', () => {
       expect.objectContaining({ type: 'NodeJoined', nodeId: 'n4', incarnation: 7, weight: 1 }),
     ]);
     const next = applyAll(s, events);
-    expect(next.nodes.n4).toMatchObject({ status: 'Active', incarnation: 7, lastSeen: 5_000, load: 0 });
+    expect(next.nodes.n4).toMatchObject({ status: 'Active', incarnation: 7, lastSeen: 5_000 });
     expect(next.epoch).toBe(s.epoch + 1);
   });
 

@@ -114,6 +114,7 @@ const view = (nodeId: string, version: number): ClusterView => ({
   nodes: [],
   shardMap: { version, term: 3, owners: ['n1', null] },
   handoffs: [],
+  fenced: false,
   at: 5,
 });
 
