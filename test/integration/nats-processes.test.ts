@@ -18,6 +18,7 @@ import {
   converged,
   doubleClaims,
   doubleLeaders,
+  fastNodeArgs,
   killAll,
   type NodeProcess,
   readAudit,
@@ -40,20 +41,8 @@ describe.skipIf(!natsServerAvailable())('aether node processes on one nats-serve
   let nodes: NodeProcess[] = [];
   const others: CliProcess[] = [];
   const cluster = `p${Math.random().toString(36).slice(2, 8)}`;
-  const nodeArgs = () => [
-    '--nats',
-    server.url,
-    '--cluster',
-    cluster,
-    '--shards',
-    String(SHARDS),
-    '--timing',
-    'fast',
-    '--failure-timeout',
-    String(FAILURE_TIMEOUT_MS),
-    '--log-level',
-    'warn',
-  ];
+  const nodeArgs = () =>
+    fastNodeArgs(server.url, cluster, SHARDS, '--failure-timeout', String(FAILURE_TIMEOUT_MS));
 
   beforeAll(async () => {
     server = await startNatsServer();

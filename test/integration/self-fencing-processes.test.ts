@@ -5,7 +5,7 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { natsServerAvailable, startNatsServer, stopAll } from '../support/nats-server.js';
-import { converged, killAll, NodeProcess, readAudit } from '../support/node-process.js';
+import { converged, fastNodeArgs, killAll, NodeProcess, readAudit } from '../support/node-process.js';
 import { type NatsProxy, natsProxy } from '../support/tcp-proxy.js';
 
 const SHARDS = 64;
@@ -24,18 +24,7 @@ describe.skipIf(!natsServerAvailable())('self-fencing of node processes over a r
     const server = await startNatsServer();
     const cluster = `f${Math.random().toString(36).slice(2, 8)}`;
     proxy = await natsProxy(server.port);
-    const args = (url: string) => [
-      '--nats',
-      url,
-      '--cluster',
-      cluster,
-      '--shards',
-      String(SHARDS),
-      '--timing',
-      'fast',
-      '--log-level',
-      'warn',
-    ];
+    const args = (url: string) => fastNodeArgs(url, cluster, SHARDS);
     const leader = new NodeProcess('a', args(server.url));
     procs.push(leader);
     await leader.waitFor(() => leader.status()?.isLeader === true, 'a to lead', 20_000);

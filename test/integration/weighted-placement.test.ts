@@ -8,7 +8,7 @@ import { natsTransport } from '../../src/adapters/nats/index.js';
 import { FAST_TIMING } from '../../src/config.js';
 import { type ClusterNode, createClusterNode } from '../../src/runtime/cluster-node.js';
 import { natsServerAvailable, startNatsServer, stopAll, waitUntil } from '../support/nats-server.js';
-import { converged, killAll, NodeProcess } from '../support/node-process.js';
+import { converged, fastNodeArgs, killAll, NodeProcess } from '../support/node-process.js';
 import { SimCluster } from '../support/sim-cluster.js';
 
 const SHARDS = 1024;
@@ -108,20 +108,7 @@ describe.skipIf(!natsServerAvailable())('weighted placement over a real nats-ser
   it('aether node --weight: the weights of processes that join reach the leader', async () => {
     const server = await startNatsServer();
     const cluster = `w${Math.random().toString(36).slice(2, 8)}`;
-    const args = (id: string) => [
-      '--nats',
-      server.url,
-      '--cluster',
-      cluster,
-      '--shards',
-      String(SHARDS),
-      '--timing',
-      'fast',
-      '--weight',
-      String(WEIGHTS[id]),
-      '--log-level',
-      'warn',
-    ];
+    const args = (id: string) => fastNodeArgs(server.url, cluster, SHARDS, '--weight', String(WEIGHTS[id]));
     const first = new NodeProcess('w1', args('w1'));
     procs.push(first);
     await first.waitFor(() => first.status()?.isLeader === true, 'w1 to lead', 20_000);

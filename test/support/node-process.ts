@@ -160,6 +160,26 @@ export class NodeProcess extends CliProcess {
   }
 }
 
+/**
+ * The arguments of an `aether node` in a test cluster: NATS at `url`, FAST timing, warnings only,
+ * then `extra` (e.g. `--weight 2`).
+ */
+export function fastNodeArgs(url: string, cluster: string, shards: number, ...extra: string[]): string[] {
+  return [
+    '--nats',
+    url,
+    '--cluster',
+    cluster,
+    '--shards',
+    String(shards),
+    '--timing',
+    'fast',
+    '--log-level',
+    'warn',
+    ...extra,
+  ];
+}
+
 /** Starts `aether node` processes for `ids`, all with the same extra arguments. */
 export function spawnNodes(ids: readonly string[], args: readonly string[]): NodeProcess[] {
   return ids.map((id) => new NodeProcess(id, args));
