@@ -132,7 +132,13 @@ export type ClusterNodeEvent =
   /** A leader asks this node to release shards (the old owner's side of a hand-off). */
   | ({ readonly type: 'RELEASE_REQUESTED'; readonly at: number } & ReleaseRequest)
   /** A read of the topology from the store, started at `at`, succeeded (for self-fencing). */
-  | { readonly type: 'STORE_CONTACT'; readonly at: number; readonly state: ClusterState | null }
+  | {
+      readonly type: 'STORE_CONTACT';
+      readonly at: number;
+      /** When the answer arrived. */
+      readonly receivedAt: number;
+      readonly state: ClusterState | null;
+    }
   /** The application reports this node's load; it travels in the next heartbeats. */
   | { readonly type: 'REPORT_LOAD'; readonly at: number; readonly load: number }
   /** Give up leadership (before draining or stopping); the node keeps running. */
@@ -295,7 +301,7 @@ export const clusterNodeMachine = setup({
     })),
     setLoad: assign((_, p: { load: number }) => ({ load: p.load })),
     confirmMembership: enqueueActions(
-      ({ context, enqueue, system }, p: { at: number; state: ClusterState | null }) =>
+      ({ context, enqueue, system }, p: { at: number; receivedAt: number; state: ClusterState | null }) =>
         perform(enqueue, system, confirmMembership(context, p)),
     ),
     routeHeartbeat: enqueueActions(({ context, enqueue, system }, p: { at: number; heartbeat: Heartbeat }) =>

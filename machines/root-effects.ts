@@ -180,12 +180,18 @@ function announceTopology(ctx: ClusterNodeContext, state: ClusterState, at: numb
  */
 export function confirmMembership(
   ctx: ClusterNodeContext,
-  p: { at: number; state: ClusterState | null },
+  p: { at: number; receivedAt: number; state: ClusterState | null },
 ): RootStep {
   if (!confirmsMembership(p.state, ctx.nodeId, ctx.incarnation)) return NOTHING;
   return {
     patch: {},
-    effects: [{ kind: 'send', to: SHARD_HOST_SYSTEM_ID, event: { type: 'CONFIRMED', at: p.at } }],
+    effects: [
+      {
+        kind: 'send',
+        to: SHARD_HOST_SYSTEM_ID,
+        event: { type: 'CONFIRMED', at: p.at, receivedAt: p.receivedAt },
+      },
+    ],
   };
 }
 

@@ -54,8 +54,11 @@ export type ShardHostEvent =
   /** The committed map this node now holds. */
   | { readonly type: 'TOPOLOGY'; readonly at: number; readonly cluster: ClusterState }
   | ({ readonly type: 'RELEASE_REQUESTED'; readonly at: number } & ReleaseRequest)
-  /** A read from the store, started at `at`, showed this process a member. */
-  | { readonly type: 'CONFIRMED'; readonly at: number };
+  /**
+   * A read from the store, started at `at` and answered at `receivedAt`, showed this process a
+   * member: it confirms membership from when it was asked, and the answer tells the time now.
+   */
+  | { readonly type: 'CONFIRMED'; readonly at: number; readonly receivedAt: number };
 
 /** The answer to a release request. */
 export interface ReleaseAnswer {
@@ -113,8 +116,9 @@ export const shardHostMachine = setup({
       context.requests[0] !== undefined && leaseRefusal(context.requests[0], p.lease) === null,
     /** The fence timer fired and no confirmation moved the deadline past the time it was armed for. */
     confirmationLapsed: ({ context }) => context.confirmedUntil <= Math.max(context.now, context.armedFor),
-    /** A confirmation recent enough to serve on. */
-    fresh: ({ context }, p: { at: number }) => p.at + context.fenceAfterMs > context.now,
+    /** A confirmation recent enough to serve on, judged at the time it arrived. */
+    fresh: ({ context }, p: { at: number; receivedAt: number }) =>
+      p.at + context.fenceAfterMs > Math.max(context.now, p.receivedAt),
   },
   delays: {
     untilFence: ({ context }) => Math.max(0, context.confirmedUntil - context.now),
@@ -142,9 +146,9 @@ export const shardHostMachine = setup({
       return req ? { released: markReleased(context, releasable(context, req.shards), req.version) } : {};
     }),
     nextRequest: assign(({ context }) => ({ requests: context.requests.slice(1) })),
-    confirm: assign(({ context }, p: { at: number }) => ({
+    confirm: assign(({ context }, p: { at: number; receivedAt: number }) => ({
       confirmedUntil: Math.max(context.confirmedUntil, p.at + context.fenceAfterMs),
-      now: Math.max(context.now, p.at),
+      now: Math.max(context.now, p.receivedAt),
     })),
     arm: assign(({ context }) => ({ armedFor: context.confirmedUntil })),
     /** The fence timer fired: it is at least the time it was armed for. */
@@ -220,7 +224,9 @@ export const shardHostMachine = setup({
           invoke: {
             src: 'releaseShards',
             input: ({ context }) => ({
-              shards: context.requests[0] ? toRelease(context, context.requests[0].shards) : [],
+              // Fenced, it already told the application to stop serving everything.
+              shards:
+                context.requests[0] && !context.fenced ? toRelease(context, context.requests[0].shards) : [],
             }),
             onDone: {
               target: 'serving',

@@ -123,7 +123,7 @@ export async function openParts(d: PartsDeps): Promise<NodeParts> {
       follows: () => !d.leading(),
       heldRevision: () => d.view()?.revision ?? 0,
       adopt: (state, revision) => d.send({ type: 'TOPOLOGY', at: now(), state, revision }),
-      contact: (at, state) => d.send({ type: 'STORE_CONTACT', at, state }),
+      contact: (at, state) => d.send({ type: 'STORE_CONTACT', at, receivedAt: now(), state }),
     });
     const inbound: InboundDeps = {
       nodeId: o.nodeId,

@@ -4,8 +4,9 @@
  */
 
 import { describe, expect, it } from 'vitest';
-import { createActor, createMachine, type EventObject } from 'xstate';
+import { createActor, createMachine, type EventObject, type InspectionEvent } from 'xstate';
 import { type ClusterNodeInput, clusterNodeMachine } from '../../machines/cluster-node.machine.js';
+import { confirmsMembership } from '../../machines/hosting.js';
 import { FAST_TIMING } from '../../src/config.js';
 import type { LeadershipLost, LeadershipRenewed } from '../../src/domain/events.js';
 import { type ClusterState, initialClusterState } from '../../src/domain/state.js';
@@ -26,6 +27,15 @@ const input: ClusterNodeInput = {
 };
 /** A topology written under a later term than the one this node is elected for. */
 const newer: ClusterState = { ...initialClusterState(8), highestTerm: 9, leader: { nodeId: 'n2', term: 9 } };
+/** A read that shows this process (n1, incarnation 1) a member, and one that shows it failed. */
+const member: ClusterState = {
+  ...initialClusterState(8),
+  nodes: { n1: { id: 'n1', status: 'Active', incarnation: 1, lastSeen: 0, weight: 1 } },
+};
+const failed: ClusterState = {
+  ...member,
+  nodes: { n1: { id: 'n1', status: 'Failed', incarnation: 1, lastSeen: 0, weight: 1 } },
+};
 const inv = (path: string) => `0.clusterNode.role.leader.${path}`;
 /** What the leadership child reports about term 1, the term of the sample election. */
 const stamp = (at: number) => ({ id: 'L-1', origin: 'n1', term: 1, version: 0, at, nodeId: 'n1' });
@@ -49,6 +59,8 @@ const events = (s: AnyMachineSnapshot): EventObject[] => {
     { type: 'LEADERSHIP_LOST', at, term: 1, event: lost(at) },
     { type: 'RELEASE_REQUESTED', at, requestId: 'r', leader: 'n2', term: 1, shards: [0], version: 1 },
     { type: 'REPORT_LOAD', at, load: 3 },
+    { type: 'STORE_CONTACT', at, receivedAt: at, state: member },
+    { type: 'STORE_CONTACT', at, receivedAt: at, state: failed },
     { type: 'COMMAND', at, requestId: 'q', command: { type: 'markNodeFailed', nodeId: 'nobody' } },
     { type: 'RESIGN', at },
     { type: 'STOP', at },
@@ -71,6 +83,9 @@ const events = (s: AnyMachineSnapshot): EventObject[] => {
 
 const inert = createMachine({});
 
+/** Per run: confirming store contacts the root received, and confirmations the shard host heard. */
+const confirmations = { contacts: 0, heard: 0 };
+
 /** Types of every event the runs emitted, so that the prediction is not vacuous. */
 const emittedTypes = new Set<string>();
 
@@ -91,18 +106,27 @@ const spec: ModelSpec<ClusterNodeInput> = {
   start: (runInput, coverage) => {
     const clock = new TaggedClock();
     const fakes = new FakeActors();
+    let contacts = 0;
+    let heard = 0;
+    // The shard host stands in as a recorder of the confirmations the root passes on.
+    const shardHost = createMachine({ on: { CONFIRMED: { actions: () => heard++ } } });
+    const inspect = (ev: InspectionEvent) => {
+      coverage.inspect(ev);
+      if (ev.type !== '@xstate.event' || ev.actorRef !== actor || ev.event.type !== 'STORE_CONTACT') return;
+      if (confirmsMembership(ev.event.state, 'n1', 1)) contacts++;
+    };
     const actor = createActor(
       clusterNodeMachine.provide({
         actors: {
           leadership: inert as never,
           nodeLifecycle: inert as never,
           rebalancing: inert as never,
-          shardHost: inert as never,
+          shardHost: shardHost as never,
           readTopology: fakes.logic('readTopology'),
           commitTopology: fakes.logic('commitTopology'),
         },
       }),
-      { id: 'subject', systemId: 'node', clock, input: runInput, inspect: coverage.inspect },
+      { id: 'subject', systemId: 'node', clock, input: runInput, inspect },
     );
     const emitted: EventObject[] = [];
     actor.on('*', (e) => emitted.push(e));
@@ -110,6 +134,10 @@ const spec: ModelSpec<ClusterNodeInput> = {
     actor.start();
     const stop = () => {
       for (const e of emitted) emittedTypes.add(e.type);
+      // Every confirming contact reached the shard host, and nothing else did.
+      expect(heard).toBe(contacts);
+      confirmations.contacts += contacts;
+      confirmations.heard += heard;
       actor.stop();
     };
     return { subject: actor, clock, fakes, emitted, sent: () => [], stop };
@@ -130,5 +158,6 @@ describe('cluster-node model', () => {
       'LeadershipRenewed',
       'NodeJoined',
     ]);
+    expect(confirmations.heard).toBeGreaterThan(0);
   });
 });

@@ -88,9 +88,15 @@ describe('statechart documents', () => {
     const root = mermaidChart(drawn('clusterNode'));
     expect(root).toMatch(/\n {4}--\n {4}state heartbeat \{/);
     const host = mermaidChart(drawn('shardHost'));
-    expect(host).toContain('[*] --> serving');
-    expect(host).toContain('serving --> verifying : always [hasRequest]');
-    expect(host).toContain('verifying --> releasing : done: readLease [leaseHeldByRequester]');
-    expect(host).toContain('releasing --> serving : error: releaseShards');
+    expect(host).toContain('[*] --> requests_serving');
+    expect(host).toContain('requests_serving --> requests_verifying : always [hasRequest]');
+    expect(host).toContain(
+      'requests_verifying --> requests_releasing : done: readLease [leaseHeldByRequester]',
+    );
+    expect(host).toContain('requests_releasing --> requests_serving : error: releaseShards');
+    expect(host).toContain(
+      'membership_confirmed --> membership_fencing : after untilFence [confirmationLapsed]',
+    );
+    expect(host).toContain('membership_fenced --> membership_confirmed : CONFIRMED [fresh]');
   });
 });

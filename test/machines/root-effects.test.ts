@@ -9,6 +9,7 @@ import type { Proposal } from '../../machines/proposals.js';
 import {
   adoptTopology,
   applyCommitted,
+  confirmMembership,
   decideQueued,
   dropPending,
   enqueueProposal,
@@ -161,6 +162,47 @@ describe('adoptTopology', () => {
       },
       { kind: 'stop', id: 'lifecycle-n3' },
     ]);
+  });
+});
+
+describe('confirmMembership', () => {
+  // n1 runs as incarnation 1 (see `context`).
+  const confirms = (state: ClusterState | null) =>
+    sendsTo(confirmMembership(context(), { at: 150, receivedAt: 160, state }).effects, 'shard-host');
+
+  it.each(['Active', 'Draining'] as const)(
+    'confirms to the shard host, with the read’s start and arrival, when the read shows this process %s',
+    (status) => {
+      const state = withNodes([node('n1', status), node('n2', 'Failed')]);
+      expect(confirmMembership(context(), { at: 150, receivedAt: 160, state })).toEqual({
+        patch: {},
+        effects: [{ kind: 'send', to: 'shard-host', event: { type: 'CONFIRMED', at: 150, receivedAt: 160 } }],
+      });
+    },
+  );
+
+  it.each(['Joining', 'Failed', 'Left'] as const)('confirms nothing when the read shows it %s', (status) => {
+    expect(confirms(withNodes([node('n1', status), node('n2', 'Active')]))).toEqual([]);
+  });
+
+  it('confirms nothing when the read does not list it, or found no topology', () => {
+    expect(confirms(withNodes([node('n2', 'Active')]))).toEqual([]);
+    expect(confirms(null)).toEqual([]);
+  });
+
+  it('confirms nothing when the read shows another incarnation of this node, older or newer', () => {
+    expect(confirms(withNodes([node('n1', 'Active', 0)]))).toEqual([]);
+    expect(confirms(withNodes([node('n1', 'Active', 2)]))).toEqual([]);
+    expect(
+      sendsTo(
+        confirmMembership(context({ incarnation: 2 }), {
+          at: 150,
+          receivedAt: 160,
+          state: withNodes([node('n1', 'Active', 2)]),
+        }).effects,
+        'shard-host',
+      ),
+    ).toEqual([{ type: 'CONFIRMED', at: 150, receivedAt: 160 }]);
   });
 });
 

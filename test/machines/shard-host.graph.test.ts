@@ -18,8 +18,10 @@ import {
   missingTransitions,
 } from './model.js';
 
-const input: ShardHostInput = { nodeId: 'n1', now: 0 };
+const FENCE_AFTER_MS = 1000;
+const input: ShardHostInput = { nodeId: 'n1', now: 0, fenceAfterMs: FENCE_AFTER_MS };
 const inv = (state: string) => `0.shardHost.${state}`;
+const FENCE_TIMER = 'xstate.after.untilFence.shardHost.membership.confirmed';
 
 function map(version: number, owners: readonly (NodeId | null)[], moving: number[] = []): ClusterState {
   return {
@@ -47,7 +49,8 @@ function map(version: number, owners: readonly (NodeId | null)[], moving: number
 
 const events = (s: AnyMachineSnapshot): EventObject[] => {
   const at = (s.context as { now: number }).now;
-  return [
+  const value = s.value as { requests: string; membership: string };
+  const all = [
     // n1 owns 0 and 1; the plan of version 5 moves 1 to n2.
     { type: 'TOPOLOGY', at, cluster: map(5, ['n1', 'n1', 'n2'], [1]) },
     // The plan was abandoned: 1 is still n1's and no longer moving.
@@ -56,17 +59,34 @@ const events = (s: AnyMachineSnapshot): EventObject[] => {
     { type: 'TOPOLOGY', at, cluster: map(7, ['n1', 'n2', 'n2']) },
     { type: 'RELEASE_REQUESTED', at, requestId: 'q', leader: 'n2', term: 3, shards: [1, 2], version: 5 },
     {
-      type: `xstate.done.actor.${inv('verifying')}`,
+      type: `xstate.done.actor.${inv('requests.verifying')}`,
       output: { lease: { holder: 'n2', term: 3, revision: 9 }, at },
     },
     {
-      type: `xstate.done.actor.${inv('verifying')}`,
+      type: `xstate.done.actor.${inv('requests.verifying')}`,
       output: { lease: { holder: 'n3', term: 4, revision: 9 }, at },
     },
-    { type: `xstate.error.actor.${inv('verifying')}`, error: 'no quorum' },
-    { type: `xstate.done.actor.${inv('releasing')}`, output: { at } },
-    { type: `xstate.error.actor.${inv('releasing')}`, error: 'onRelease threw' },
+    { type: `xstate.error.actor.${inv('requests.verifying')}`, error: 'no quorum' },
+    { type: `xstate.done.actor.${inv('requests.releasing')}`, output: { at } },
+    { type: `xstate.error.actor.${inv('requests.releasing')}`, error: 'onRelease threw' },
+    // A read that started after the last thing heard (it moves the deadline), and one a whole window old.
+    { type: 'CONFIRMED', at: at + 1, receivedAt: at + 1 },
+    { type: 'CONFIRMED', at: Math.max(0, at - FENCE_AFTER_MS), receivedAt: at },
+    { type: FENCE_TIMER },
+    { type: `xstate.done.actor.${inv('membership.fencing')}`, output: { at } },
+    { type: `xstate.error.actor.${inv('membership.fencing')}`, error: 'onRelease threw' },
   ] as unknown as EventObject[];
+  // Both regions release through the same actor, and the fakes tell calls apart by actor only: the
+  // membership moves while no request is in progress, and no request arrives while fencing, so the
+  // two releases are never in flight at once. (It also keeps the graph small: the regions are
+  // independent but for the shards served, which the abstraction keeps.)
+  const idle = value.requests === 'serving' && (s.context as { requests: unknown[] }).requests.length === 0;
+  const membershipEvents = new Set(['CONFIRMED', FENCE_TIMER]);
+  return all.filter(
+    (e) =>
+      !(membershipEvents.has(e.type) && !idle) &&
+      !(e.type === 'RELEASE_REQUESTED' && value.membership === 'fencing'),
+  );
 };
 
 /** Payloads of every answer the runs gave, so that the prediction is not vacuous. */
@@ -76,9 +96,18 @@ const spec: ModelSpec<ShardHostInput> = {
   machine: shardHostMachine,
   events,
   abstract: (s) => {
-    const c = s.context as { owned: number[]; released: Record<number, number>; requests: unknown[] };
-    // Two queued requests behave as more would: cap the queue so that the graph stays finite.
-    return [c.owned, c.released, Math.min(c.requests.length, 2)];
+    const c = s.context as {
+      owned: number[];
+      released: Record<number, number>;
+      requests: unknown[];
+      now: number;
+      confirmedUntil: number;
+      armedFor: number;
+    };
+    // Two queued requests behave as more would: cap the queue so that the graph stays finite. Of the
+    // times, only whether a confirmation moved the deadline past the armed timer decides a transition.
+    const extended = c.confirmedUntil > Math.max(c.now, c.armedFor);
+    return [c.owned, c.released, Math.min(c.requests.length, 2), extended];
   },
   bound: ['answer', 'acquired'],
   start: (runInput, coverage) => {
