@@ -10,11 +10,12 @@ import {
   jetstreamManager,
   type OrderedConsumerOptions,
 } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { NATS_DEFAULTS } from '../adapters/nats/nats-transport.js';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { connectNats } from '../adapters/nats/connect.js';
 import { DOMAIN_EVENT_TYPES, type DomainEvent, parseDomainEvent } from '../domain/events.js';
 import { isNodeId } from '../domain/values.js';
 import { names } from '../protocol/names.js';
+import { settleWithin } from './exit.js';
 import {
   durationMs,
   isParseArgsError,
@@ -93,13 +94,18 @@ const HELP = `usage: aether events --cluster NAME [--since all|new|SEQ|DURATION|
 Prints the domain events of a cluster from its audit stream, oldest first.
 
   --cluster NAME   cluster name (as given to "aether node")
-  --since WHEN     all (default), new (only events after now), a stream sequence (42),
-                   a duration back from now (30s, 5m, 2h) or an ISO time
-  --follow, -f     keep printing live events after the history (until Ctrl-C)
+  --since WHEN     all, new (only events after now), a stream sequence (42), a duration
+                   back from now (30s, 5m, 2h) or an ISO time; default all, or new with --follow
+  --follow, -f     keep printing live events after the history (until Ctrl-C); across a
+                   NATS reconnect it resumes after the last event read and says so on stderr
   --type T,...     only these event types (${DOMAIN_EVENT_TYPES.join(', ')})
   --json           one JSON object per line: {"seq", "stored", "event"}
 
-${NATS_FLAGS_HELP}`;
+${NATS_FLAGS_HELP}
+
+Exit codes: 0 when the history is printed (or --follow is stopped by a signal or a closed pipe);
+1 when NATS cannot be reached (within --connect-timeout) or the audit stream cannot be read;
+2 on invalid options.`;
 
 /** The `aether events` subcommand. */
 export async function events(argv: readonly string[]): Promise<number> {
@@ -152,7 +158,7 @@ export async function events(argv: readonly string[]): Promise<number> {
     const connOpts = await natsTransportOptions(values);
     const n = names(values.cluster);
 
-    nc = await connect({ ...NATS_DEFAULTS, name: `aether-events-${values.cluster}`, ...connOpts });
+    nc = await connectNats({ name: `aether-events-${values.cluster}`, ...connOpts }, 'aether events');
     const jsm = await jetstreamManager(nc, { timeout: 2_000 });
     const info = await jsm.streams.info(n.auditStream).catch((err: unknown) => {
       if (err instanceof Error && /stream not found/i.test(err.message)) {
@@ -243,6 +249,6 @@ export async function events(argv: readonly string[]): Promise<number> {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     process.stdout.off('error', onStdoutError);
-    await nc?.close().catch(() => {});
+    if (nc) await settleWithin(nc.close());
   }
 }

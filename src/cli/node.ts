@@ -13,6 +13,7 @@ import { isNodeId } from '../domain/values.js';
 import type { Transport } from '../ports/transport.js';
 import { type ClusterNode, createClusterNode } from '../runtime/cluster-node.js';
 import type { ClusterNodeOptions } from '../runtime/options.js';
+import { settleWithin } from './exit.js';
 import {
   isParseArgsError,
   NATS_FLAGS,
@@ -65,7 +66,9 @@ Prints one status line per change on stdout:
 
 ${NATS_FLAGS_HELP}
 
-Exit codes: 0 after a graceful stop, 1 on a store or connection failure, 2 on invalid options.`;
+Exit codes: 0 after a graceful stop; 1 on a store or connection failure (no server answered
+within --connect-timeout, connection closed, store refused), within a few seconds of it;
+2 on invalid options; 130 on a second signal during the graceful leave.`;
 
 /** Reads the timing flags over a preset; a bad combination names the flags, not the fields. */
 export function timingFromFlags(
@@ -400,7 +403,8 @@ export async function node(argv: readonly string[]): Promise<number> {
     log.error({ err }, 'node failed');
     const code = (err as { code?: unknown }).code;
     console.error(`aether node: ${typeof code === 'string' ? `${code}: ` : ''}${(err as Error).message}`);
-    await n.stop().catch(() => {});
+    // A node that never connected may leave a socket the client will not close: do not wait on it.
+    await settleWithin(n.stop());
     return 1;
   } finally {
     clearInterval(poll);
