@@ -3,13 +3,7 @@
  * sequence, a time or the start, and optionally the live events after it.
  */
 import { parseArgs } from 'node:util';
-import {
-  type ConsumerMessages,
-  DeliverPolicy,
-  jetstream,
-  jetstreamManager,
-  type OrderedConsumerOptions,
-} from '@nats-io/jetstream';
+import { DeliverPolicy, jetstream, jetstreamManager, type OrderedConsumerOptions } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { connectNats } from '../adapters/nats/connect.js';
 import { DOMAIN_EVENT_TYPES, type DomainEvent, parseDomainEvent } from '../domain/events.js';
@@ -24,6 +18,7 @@ import {
   natsTransportOptions,
   UsageError,
 } from './flags.js';
+import { followStream } from './follow-stream.js';
 
 /** Where `aether events` starts reading. */
 export type Since =
@@ -110,12 +105,8 @@ Exit codes: 0 when the history is printed (or --follow is stopped by a signal or
 /** The `aether events` subcommand. */
 export async function events(argv: readonly string[]): Promise<number> {
   let nc: NatsConnection | null = null;
-  let messages: ConsumerMessages | null = null;
-  let stopping = false;
-  const onSignal = () => {
-    stopping = true;
-    messages?.stop();
-  };
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
   let closedPipe = false;
   const onStdoutError = (err: NodeJS.ErrnoException) => {
     if (err.code !== 'EPIPE') throw err;
@@ -175,20 +166,7 @@ export async function events(argv: readonly string[]): Promise<number> {
     )
       return 0;
 
-    const consumerOpts: Partial<OrderedConsumerOptions> = {
-      // One type filters on the server; several need server 2.10 (filter_subjects), so we filter here.
-      ...(types.length === 1 && types[0] ? { filter_subjects: n.event(types[0]) } : {}),
-      ...(since.kind === 'all' ? { deliver_policy: DeliverPolicy.All } : {}),
-      ...(since.kind === 'new' ? { deliver_policy: DeliverPolicy.New } : {}),
-      ...(since.kind === 'seq'
-        ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: since.seq }
-        : {}),
-      ...(since.kind === 'time'
-        ? { deliver_policy: DeliverPolicy.StartTime, opt_start_time: since.at.toISOString() }
-        : {}),
-    };
-    // An ordered consumer recreates itself after a server failover and never skips or repeats.
-    const consumer = await jetstream(nc, { timeout: 2_000 }).consumers.get(n.auditStream, consumerOpts);
+    const filter = types.length === 1 && types[0] ? n.event(types[0]) : undefined;
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
     // Piped into `head`: the reader went away, which is a normal way to stop.
@@ -217,20 +195,44 @@ export async function events(argv: readonly string[]): Promise<number> {
       );
     };
     if (!follow) {
+      const consumerOpts: Partial<OrderedConsumerOptions> = {
+        // One type filters on the server; several need server 2.10 (filter_subjects), so we filter here.
+        ...(filter !== undefined ? { filter_subjects: filter } : {}),
+        ...(since.kind === 'all' ? { deliver_policy: DeliverPolicy.All } : {}),
+        ...(since.kind === 'seq'
+          ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: since.seq }
+          : {}),
+        ...(since.kind === 'time'
+          ? { deliver_policy: DeliverPolicy.StartTime, opt_start_time: since.at.toISOString() }
+          : {}),
+      };
+      const consumer = await jetstream(nc, { timeout: 2_000 }).consumers.get(n.auditStream, consumerOpts);
       // History only: stop at the end as it was when we started.
       for (;;) {
         const m = await consumer.next({ expires: 1_000 });
-        if (m === null || stopping) break;
+        if (m === null || stop.signal.aborted) break;
         if (m.seq > last) break;
         print(m);
         if (m.seq >= last || m.info.pending === 0) break;
       }
     } else {
-      messages = await consumer.consume({ max_messages: 1_000 });
       // On stderr, so stdout stays pure events: scripts (and tests) know the follow is live.
       process.stderr.write(`following ${n.auditStream}\n`);
-      if (stopping) messages.stop();
-      for await (const m of messages) print(m);
+      await followStream({
+        nc,
+        stream: n.auditStream,
+        // "new" is after the last event stored now, so nothing stored meanwhile is missed.
+        start:
+          since.kind === 'all'
+            ? { kind: 'all' }
+            : since.kind === 'time'
+              ? { kind: 'time', at: since.at }
+              : { kind: 'after', seq: since.kind === 'seq' ? since.seq - 1 : last },
+        ...(filter !== undefined ? { filter } : {}),
+        onMessage: print,
+        note: (line) => process.stderr.write(`${line}\n`),
+        signal: stop.signal,
+      });
     }
     if (malformed > 0) process.stderr.write(`${malformed} malformed entries skipped\n`);
     return 0;
