@@ -3,10 +3,16 @@
  * seconds when it cannot reach a server: against a listener that accepts TCP and never speaks (the
  * client's connect times out but leaves its socket open) and against a closed port.
  */
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../support/nats-server.js';
-import { CliProcess, killAll } from '../support/node-process.js';
+
+// The built command (`npm run build`), as an operator runs it: no compile step in the timing.
+const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'dist', 'src', 'cli', 'bin.js');
 
 /** The documented default of `--connect-timeout`. */
 const CONNECT_TIMEOUT_MS = 2_000;
@@ -44,25 +50,33 @@ const SUBCOMMANDS: Record<string, readonly string[]> = {
 describe('aether subcommands exit when NATS cannot be reached', () => {
   let silent: Awaited<ReturnType<typeof silentListener>>;
   let closedPort: number;
-  const procs: CliProcess[] = [];
+  const procs: ReturnType<typeof spawn>[] = [];
 
   beforeAll(async () => {
+    if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run "npm run build" first`);
     silent = await silentListener();
     closedPort = await freePort();
   });
 
   afterAll(async () => {
-    await killAll(procs);
+    for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
     await silent.close();
   });
 
   async function run(args: readonly string[], url: string) {
     const started = Date.now();
-    const p = new CliProcess([...args, '--nats', url]);
+    const p = spawn(process.execPath, [BIN, ...args, '--nats', url], { stdio: ['ignore', 'ignore', 'pipe'] });
     procs.push(p);
+    let stderr = '';
+    p.stderr?.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
+      p.once('exit', (code, signal) => r({ code, signal })),
+    );
     const timedOut = new Promise<'hung'>((r) => setTimeout(() => r('hung'), EXIT_WITHIN_MS + 5_000).unref());
-    const exit = await Promise.race([p.exited, timedOut]);
-    return { exit, elapsed: Date.now() - started, stderr: p.stderr() };
+    const exit = await Promise.race([exited, timedOut]);
+    return { exit, elapsed: Date.now() - started, stderr };
   }
 
   for (const [name, args] of Object.entries(SUBCOMMANDS)) {
