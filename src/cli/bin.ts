@@ -1,12 +1,11 @@
 #!/usr/bin/env node
+import { exitWith } from './exit.js';
 import { main } from './main.js';
 
 main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
+  (code) => exitWith(code),
   (err: unknown) => {
     console.error(err);
-    process.exitCode = 1;
+    exitWith(1);
   },
 );

@@ -3,18 +3,13 @@
  * sequence, a time or the start, and optionally the live events after it.
  */
 import { parseArgs } from 'node:util';
-import {
-  type ConsumerMessages,
-  DeliverPolicy,
-  jetstream,
-  jetstreamManager,
-  type OrderedConsumerOptions,
-} from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { NATS_DEFAULTS } from '../adapters/nats/nats-transport.js';
+import { DeliverPolicy, jetstream, jetstreamManager, type OrderedConsumerOptions } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { connectNats } from '../adapters/nats/connect.js';
 import { DOMAIN_EVENT_TYPES, type DomainEvent, parseDomainEvent } from '../domain/events.js';
 import { isNodeId } from '../domain/values.js';
 import { names } from '../protocol/names.js';
+import { settleWithin } from './exit.js';
 import {
   durationMs,
   isParseArgsError,
@@ -23,6 +18,7 @@ import {
   natsTransportOptions,
   UsageError,
 } from './flags.js';
+import { followStream } from './follow-stream.js';
 
 /** Where `aether events` starts reading. */
 export type Since =
@@ -93,23 +89,24 @@ const HELP = `usage: aether events --cluster NAME [--since all|new|SEQ|DURATION|
 Prints the domain events of a cluster from its audit stream, oldest first.
 
   --cluster NAME   cluster name (as given to "aether node")
-  --since WHEN     all (default), new (only events after now), a stream sequence (42),
-                   a duration back from now (30s, 5m, 2h) or an ISO time
-  --follow, -f     keep printing live events after the history (until Ctrl-C)
+  --since WHEN     all, new (only events after now), a stream sequence (42), a duration
+                   back from now (30s, 5m, 2h) or an ISO time; default all, or new with --follow
+  --follow, -f     keep printing live events after the history (until Ctrl-C); across a
+                   NATS reconnect it resumes after the last event read and says so on stderr
   --type T,...     only these event types (${DOMAIN_EVENT_TYPES.join(', ')})
   --json           one JSON object per line: {"seq", "stored", "event"}
 
-${NATS_FLAGS_HELP}`;
+${NATS_FLAGS_HELP}
+
+Exit codes: 0 when the history is printed (or --follow is stopped by a signal or a closed pipe);
+1 when NATS cannot be reached (within --connect-timeout) or the audit stream cannot be read;
+2 on invalid options.`;
 
 /** The `aether events` subcommand. */
 export async function events(argv: readonly string[]): Promise<number> {
   let nc: NatsConnection | null = null;
-  let messages: ConsumerMessages | null = null;
-  let stopping = false;
-  const onSignal = () => {
-    stopping = true;
-    messages?.stop();
-  };
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
   let closedPipe = false;
   const onStdoutError = (err: NodeJS.ErrnoException) => {
     if (err.code !== 'EPIPE') throw err;
@@ -152,7 +149,7 @@ export async function events(argv: readonly string[]): Promise<number> {
     const connOpts = await natsTransportOptions(values);
     const n = names(values.cluster);
 
-    nc = await connect({ ...NATS_DEFAULTS, name: `aether-events-${values.cluster}`, ...connOpts });
+    nc = await connectNats({ name: `aether-events-${values.cluster}`, ...connOpts }, 'aether events');
     const jsm = await jetstreamManager(nc, { timeout: 2_000 });
     const info = await jsm.streams.info(n.auditStream).catch((err: unknown) => {
       if (err instanceof Error && /stream not found/i.test(err.message)) {
@@ -169,20 +166,7 @@ export async function events(argv: readonly string[]): Promise<number> {
     )
       return 0;
 
-    const consumerOpts: Partial<OrderedConsumerOptions> = {
-      // One type filters on the server; several need server 2.10 (filter_subjects), so we filter here.
-      ...(types.length === 1 && types[0] ? { filter_subjects: n.event(types[0]) } : {}),
-      ...(since.kind === 'all' ? { deliver_policy: DeliverPolicy.All } : {}),
-      ...(since.kind === 'new' ? { deliver_policy: DeliverPolicy.New } : {}),
-      ...(since.kind === 'seq'
-        ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: since.seq }
-        : {}),
-      ...(since.kind === 'time'
-        ? { deliver_policy: DeliverPolicy.StartTime, opt_start_time: since.at.toISOString() }
-        : {}),
-    };
-    // An ordered consumer recreates itself after a server failover and never skips or repeats.
-    const consumer = await jetstream(nc, { timeout: 2_000 }).consumers.get(n.auditStream, consumerOpts);
+    const filter = types.length === 1 && types[0] ? n.event(types[0]) : undefined;
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
     // Piped into `head`: the reader went away, which is a normal way to stop.
@@ -211,20 +195,44 @@ export async function events(argv: readonly string[]): Promise<number> {
       );
     };
     if (!follow) {
+      const consumerOpts: Partial<OrderedConsumerOptions> = {
+        // One type filters on the server; several need server 2.10 (filter_subjects), so we filter here.
+        ...(filter !== undefined ? { filter_subjects: filter } : {}),
+        ...(since.kind === 'all' ? { deliver_policy: DeliverPolicy.All } : {}),
+        ...(since.kind === 'seq'
+          ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: since.seq }
+          : {}),
+        ...(since.kind === 'time'
+          ? { deliver_policy: DeliverPolicy.StartTime, opt_start_time: since.at.toISOString() }
+          : {}),
+      };
+      const consumer = await jetstream(nc, { timeout: 2_000 }).consumers.get(n.auditStream, consumerOpts);
       // History only: stop at the end as it was when we started.
       for (;;) {
         const m = await consumer.next({ expires: 1_000 });
-        if (m === null || stopping) break;
+        if (m === null || stop.signal.aborted) break;
         if (m.seq > last) break;
         print(m);
         if (m.seq >= last || m.info.pending === 0) break;
       }
     } else {
-      messages = await consumer.consume({ max_messages: 1_000 });
       // On stderr, so stdout stays pure events: scripts (and tests) know the follow is live.
       process.stderr.write(`following ${n.auditStream}\n`);
-      if (stopping) messages.stop();
-      for await (const m of messages) print(m);
+      await followStream({
+        nc,
+        stream: n.auditStream,
+        // "new" is after the last event stored now, so nothing stored meanwhile is missed.
+        start:
+          since.kind === 'all'
+            ? { kind: 'all' }
+            : since.kind === 'time'
+              ? { kind: 'time', at: since.at }
+              : { kind: 'after', seq: since.kind === 'seq' ? since.seq - 1 : last },
+        ...(filter !== undefined ? { filter } : {}),
+        onMessage: print,
+        note: (line) => process.stderr.write(`${line}\n`),
+        signal: stop.signal,
+      });
     }
     if (malformed > 0) process.stderr.write(`${malformed} malformed entries skipped\n`);
     return 0;
@@ -243,6 +251,6 @@ export async function events(argv: readonly string[]): Promise<number> {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     process.stdout.off('error', onStdoutError);
-    await nc?.close().catch(() => {});
+    if (nc) await settleWithin(nc.close());
   }
 }

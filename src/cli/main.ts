@@ -3,7 +3,7 @@
  * The `aether` command line. Each subcommand lives in its own module and is loaded on demand, so
  * `aether demo` does not pay for the NATS client and `aether node` does not load the visualizer.
  */
-import { ClusterError } from '../domain/errors.js';
+import { ClusterError, InvalidConfigError } from '../domain/errors.js';
 import { isParseArgsError, UsageError } from './flags.js';
 
 /** A subcommand: parses its own arguments and resolves with the process exit code. */
@@ -39,7 +39,11 @@ const COMMANDS: Readonly<Record<string, { summary: string; load: () => Promise<S
 function usage(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((k) => k.length));
   const lines = Object.entries(COMMANDS).map(([k, v]) => `  ${k.padEnd(width)}  ${v.summary}`);
-  return `usage: aether <command> [options]\n\ncommands:\n${lines.join('\n')}\n\nRun "aether <command> --help" for a command's options.`;
+  return (
+    `usage: aether <command> [options]\n\ncommands:\n${lines.join('\n')}\n\n` +
+    `Run "aether <command> --help" for a command's options.\n` +
+    'Exit codes: 0 success, 1 a failure at run time (NATS not reached, store refused), 2 invalid options.'
+  );
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
@@ -59,12 +63,17 @@ export async function main(argv: readonly string[]): Promise<number> {
     // A wrong command line (or a config the library rejects) is the caller's to fix: exit 2.
     if (
       err instanceof UsageError ||
-      err instanceof ClusterError ||
+      err instanceof InvalidConfigError ||
       isParseArgsError(err) ||
       (err instanceof Error && err.name === 'TypeError' && /parseArgs|option/i.test(err.message))
     ) {
       console.error(`aether ${name}: ${err.message}`);
       return 2;
+    }
+    // Any other library error (a server not reached, a store refusing): exit 1, one line.
+    if (err instanceof ClusterError) {
+      console.error(`aether ${name}: ${err.message}`);
+      return 1;
     }
     throw err;
   }

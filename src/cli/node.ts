@@ -10,9 +10,11 @@ import type { NatsLogger } from '../adapters/nats/store-checks.js';
 import { DEFAULT_TIMING, FAST_TIMING, resolveTiming, type TimingConfig } from '../config.js';
 import { InvalidConfigError, StoppedError } from '../domain/errors.js';
 import { isNodeId } from '../domain/values.js';
+import type { Observation } from '../observe/observation.js';
 import type { Transport } from '../ports/transport.js';
 import { type ClusterNode, createClusterNode } from '../runtime/cluster-node.js';
 import type { ClusterNodeOptions } from '../runtime/options.js';
+import { settleWithin } from './exit.js';
 import {
   isParseArgsError,
   NATS_FLAGS,
@@ -22,6 +24,7 @@ import {
   parsePositiveInt,
   UsageError,
 } from './flags.js';
+import { transitionLogLine } from './transition-log.js';
 
 /** Timing flags and the field each sets. */
 const TIMING_FLAGS = {
@@ -61,11 +64,15 @@ Prints one status line per change on stdout:
   --handoff-timeout D     hand-off timeout          --request-timeout D   store/request timeout
   --json                  status as one JSON object per line
   --log-file PATH         pino logs to this file (default: stderr)
-  --log-level LEVEL       ${LOG_LEVELS.join(', ')} (default info)
+  --log-level LEVEL       ${LOG_LEVELS.join(', ')} (default info); info logs one line per
+                          membership or leadership change the node sees (joined, draining,
+                          failed, left, removed, elected, lost), never renewals or shard moves
 
 ${NATS_FLAGS_HELP}
 
-Exit codes: 0 after a graceful stop, 1 on a store or connection failure, 2 on invalid options.`;
+Exit codes: 0 after a graceful stop; 1 on a store or connection failure (no server answered
+within --connect-timeout, connection closed, store refused), within a few seconds of it;
+2 on invalid options; 130 on a second signal during the graceful leave.`;
 
 /** Reads the timing flags over a preset; a bad combination names the flags, not the fields. */
 export function timingFromFlags(
@@ -325,9 +332,14 @@ export async function node(argv: readonly string[]): Promise<number> {
     last = key;
     out(json ? JSON.stringify({ ...s, at: new Date().toISOString() }) : humanStatus(s));
   };
-  let offObserve = n.observe((o) => {
+  const onObservation = (o: Observation) => {
     if (o.kind === 'view') report();
-  });
+    if (o.kind === 'domain') {
+      const line = transitionLogLine(o.event);
+      if (line) log.info(line.fields, line.msg);
+    }
+  };
+  let offObserve = n.observe(onObservation);
   // Connection status and leadership live partly outside the root snapshot: look now and then too.
   const poll = setInterval(report, 250);
 
@@ -371,9 +383,7 @@ export async function node(argv: readonly string[]): Promise<number> {
         await new Promise((r) => setTimeout(r, delay));
         offObserve();
         n = create();
-        offObserve = n.observe((o) => {
-          if (o.kind === 'view') report();
-        });
+        offObserve = n.observe(onObservation);
       }
     }
     report();
@@ -403,7 +413,8 @@ export async function node(argv: readonly string[]): Promise<number> {
     log.error({ err }, 'node failed');
     const code = (err as { code?: unknown }).code;
     console.error(`aether node: ${typeof code === 'string' ? `${code}: ` : ''}${(err as Error).message}`);
-    await n.stop().catch(() => {});
+    // A node that never connected may leave a socket the client will not close: do not wait on it.
+    await settleWithin(n.stop());
     return 1;
   } finally {
     clearInterval(poll);

@@ -10,6 +10,7 @@ import { isNodeId } from '../domain/values.js';
 import type { Connection, Transport } from '../ports/transport.js';
 import { type BusFeed, type BusFeedStats, feedRelayFromBus } from '../visualizer/bus-feed.js';
 import { type Relay, type RelayLogger, startRelay } from '../visualizer/relay.js';
+import { settleWithin } from './exit.js';
 import { NATS_FLAGS, NATS_FLAGS_HELP, natsTransportOptions, UsageError } from './flags.js';
 
 const HELP = `usage: aether visualize --cluster NAME [options]
@@ -25,7 +26,10 @@ options:
   --host ADDR      interface to bind (default 127.0.0.1)
   -h, --help       this text
 
-${NATS_FLAGS_HELP}`;
+${NATS_FLAGS_HELP}
+
+Exit codes: 0 after SIGINT/SIGTERM; 1 when NATS cannot be reached (within --connect-timeout)
+or the port cannot be bound; 2 on invalid options.`;
 
 export interface VisualizerOptions {
   /** Where the cluster's nodes meet (e.g. `natsTransport({ servers })`). */
@@ -129,20 +133,31 @@ export async function visualize(argv: readonly string[]): Promise<number> {
         `warn: ${msg ?? ''} ${JSON.stringify(obj, (_k, v: unknown) => (v instanceof Error ? v.message : v))}`,
       ),
   };
-  const viz = await startVisualizer({
-    transport: natsTransport(connOpts),
-    cluster: values.cluster,
-    port,
-    host: values.host,
-    logger,
-  });
+  let viz: Visualizer;
+  try {
+    viz = await startVisualizer({
+      transport: natsTransport(connOpts),
+      cluster: values.cluster,
+      port,
+      host: values.host,
+      logger,
+    });
+  } catch (err) {
+    if (err instanceof InvalidConfigError) throw err;
+    // NATS not reached, port taken: a failure at run time, exit 1 in one line.
+    const code = (err as { code?: unknown }).code;
+    console.error(
+      `aether visualize: ${typeof code === 'string' ? `${code}: ` : ''}${(err as Error).message}`,
+    );
+    return 1;
+  }
   console.log(`aether visualize: cluster ${values.cluster}\nvisualizer: ${viz.url} (Ctrl-C to stop)`);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', () => resolve());
     process.once('SIGTERM', () => resolve());
   });
   const s = viz.stats();
-  await viz.close();
+  await settleWithin(viz.close());
   console.log(
     `received ${s.received} observations; dropped ${s.malformed.inspect + s.malformed.events} malformed`,
   );

@@ -3,18 +3,13 @@
  * message bus and the JetStream audit stream.
  */
 import { type JetStreamClient, type JetStreamManager, jetstream } from '@nats-io/jetstream';
-import {
-  connect,
-  type NatsConnection,
-  type NodeConnectionOptions,
-  type Status,
-} from '@nats-io/transport-node';
+import type { NatsConnection, NodeConnectionOptions, Status } from '@nats-io/transport-node';
 import { StoppedError } from '../../domain/errors.js';
 import type { AuditLog } from '../../ports/bus.js';
 import { type Clock, systemClock } from '../../ports/clock.js';
 import type { KvBucketOptions, Unsubscribe } from '../../ports/kv.js';
 import type { Connection, ConnectionStatus, Transport } from '../../ports/transport.js';
-import { mapNatsError } from './errors.js';
+import { connectNats } from './connect.js';
 import { type AuditLogOptions, openNatsAuditLog } from './nats-audit-log.js';
 import { NatsBus } from './nats-bus.js';
 import { type NatsKvBucket, openNatsBucket } from './nats-kv.js';
@@ -49,21 +44,7 @@ export interface NatsTransportOptions extends NodeConnectionOptions {
   readonly clock?: Clock;
 }
 
-/** Defaults applied under the caller's options. */
-export const NATS_DEFAULTS = {
-  // The client's 20 s default would stall a node's start for as long as a lease lasts many times over.
-  timeout: 2_000,
-  reconnect: true,
-  // A coordination node never gives up on its store; it reports 'reconnecting' instead.
-  maxReconnectAttempts: -1,
-  // Short enough to be back within a lease renewal, long enough not to hammer a restarting server.
-  reconnectTimeWait: 250,
-  // A wrong URL should fail start at once, not retry silently.
-  waitOnFirstConnect: false,
-  // Detects a silently dead connection (no FIN, e.g. a partition) in ~15 s instead of ~4 minutes.
-  pingInterval: 5_000,
-  maxPingOut: 3,
-} as const satisfies NodeConnectionOptions;
+export { NATS_DEFAULTS } from './connect.js';
 
 /** A {@link Transport} over NATS; `connect` returns {@link NatsConnectionHandle}s. */
 export interface NatsTransport extends Transport {
@@ -118,12 +99,7 @@ export function natsTransport(opts: NatsTransportOptions = {}): NatsTransport {
   return {
     kind: 'nats',
     async connect(nodeId: string): Promise<NatsConnectionHandle> {
-      let nc: NatsConnection;
-      try {
-        nc = await connect({ ...NATS_DEFAULTS, name: `aether-${nodeId}`, ...connOpts });
-      } catch (err) {
-        throw mapNatsError(err, { op: `connect ${nodeId} to ${String(connOpts.servers ?? 'localhost')}` });
-      }
+      const nc = await connectNats({ name: `aether-${nodeId}`, ...connOpts }, nodeId);
       try {
         const check = await checkServer(nc, { logger, timeoutMs: operationTimeoutMs ?? 2_000 });
         const js = jetstream(nc, { timeout: operationTimeoutMs ?? 2_000 });
