@@ -2,9 +2,11 @@
  * Admits a domain event from the bus only if its origin held the lease of its term. Every event a
  * node publishes is decided by the leader of the term it carries (elections, renewals, step-downs and
  * every topology decision alike), so an event from anyone else is forged or misrouted. The holder of a
- * term is learned from the lease watch, the committed topology's leader and an admitted election's
- * `previous`; an event whose term has no known holder yet (the bus can outrun the store's watches)
- * waits for one, and is dropped if none becomes known within the wait.
+ * term is learned from the committed topology's leader and an admitted election's `previous` — not
+ * from the lease record alone: a lease is one small write any client of the store can forge, and would
+ * then vouch for forged events (the simulator's forging client did exactly that), while a leader speaks
+ * only once its election is committed. An event whose term has no known holder yet (the bus can
+ * outrun the topology watch) waits for one, and is dropped if none becomes known within the wait.
  */
 import type { Logger } from 'pino';
 import type { DomainEvent } from '../domain/events.js';
@@ -45,7 +47,7 @@ export class EventAdmission {
 
   constructor(private readonly d: EventAdmissionDeps) {}
 
-  /** Records that `nodeId` held the lease of `term` (from the lease watch or a committed topology). */
+  /** Records that `nodeId` held the lease of `term` (from a committed topology). */
   noteHolder(term: Term, nodeId: NodeId): void {
     if (this.#closed || !(term > 0) || this.#holders.has(term)) return;
     this.#holders.set(term, nodeId);

@@ -146,12 +146,7 @@ export async function openParts(d: PartsDeps): Promise<NodeParts> {
     unsubs.push(await conn.bus.subscribe(n.events, (m) => onBusEvent(inbound, m)));
     unsubs.push(await conn.bus.subscribe(n.renewals, (m) => onBusEvent(inbound, m)));
     unsubs.push(await conn.bus.subscribe(n.handoff(o.nodeId), (m) => handoffs.onMessage(m)));
-    unsubs.push(
-      await lease.watch((l) => {
-        if (l !== null) admission.noteHolder(l.term, l.holder);
-        d.send({ type: 'LEASE_CHANGED', at: now(), lease: l });
-      }),
-    );
+    unsubs.push(await lease.watch((l) => d.send({ type: 'LEASE_CHANGED', at: now(), lease: l })));
     // No lease at all (a new cluster, or the last leader released it): campaign now rather than after a TTL.
     const current = await lease.read().catch(() => null);
     if (current !== null && current.lease === null) d.send({ type: 'LEASE_CHANGED', at: now(), lease: null });

@@ -106,7 +106,7 @@ describe('event admission', () => {
     expect(s.clock.pending).toBe(0);
   });
 
-  it("delivers, in order, events that outran their term's lease once the lease watch names their origin", async () => {
+  it("delivers, in order, events that outran their term's commit once a committed topology names their origin", async () => {
     const s = setup();
     const a = elected('n2', 4, { nodeId: 'n1', term: 3 });
     const b = joined('n2', 4, 'n5');
