@@ -37,7 +37,12 @@ export type CheckedInvariant =
   /** A shard released by its owner moves on; it is not left owned-but-unserved. */
   | 'released-shards-move'
   /** An event or state the history cannot have produced (malformed, out of range). */
-  | 'event-fits-state';
+  | 'event-fits-state'
+  /**
+   * A delivered decision (any event but a renewal or a step-down, which an unfenced leader may make)
+   * comes from the node that wrote its term's topology: a forged or misrouted event is never delivered.
+   */
+  | 'events-from-leader';
 
 export const CHECKED_INVARIANTS: readonly CheckedInvariant[] = [
   'single-leader-per-term',
@@ -52,6 +57,7 @@ export const CHECKED_INVARIANTS: readonly CheckedInvariant[] = [
   'converges',
   'released-shards-move',
   'event-fits-state',
+  'events-from-leader',
 ];
 
 /** One broken invariant: which, when, and the observations that show it. */
@@ -223,6 +229,10 @@ class InvariantChecker implements Checker {
   #lastConvergedEval = Number.NEGATIVE_INFINITY;
   #convergences = 0;
   #slowest = 0;
+  /** Writer of the first topology committed in each term: the node that led it. */
+  readonly #termWriters = new Map<Term, NodeId>();
+  /** Delivered events whose term no commit has shown yet, by id. */
+  readonly #unvouched = new Map<string, { readonly event: DomainEvent; readonly at: number }>();
 
   constructor(config: CheckerConfig) {
     this.#shardCount = config.shardCount;
@@ -304,7 +314,35 @@ class InvariantChecker implements Checker {
 
   finish(at?: number): readonly Violation[] {
     this.#judgeDeadlines(at ?? this.#now, true);
+    // A history that records no commit at all cannot say who led a term.
+    for (const [id, p] of this.#termWriters.size > 0 ? this.#unvouched : []) {
+      this.#report(
+        'events-from-leader',
+        p.at,
+        `${p.event.type} ${id} from ${p.event.origin} in term ${p.event.term} was delivered, but no topology of that term was ever written`,
+        [compactEvent(p.event)],
+        id,
+      );
+    }
     return this.#violations;
+  }
+
+  /** Checks a delivered event against the writer of its term's topology, or holds it until one is known. */
+  #vouch(e: DomainEvent, at: number): void {
+    if (e.type === 'LeadershipRenewed' || e.type === 'LeadershipLost') return;
+    const writer = this.#termWriters.get(e.term);
+    if (writer === undefined) this.#unvouched.set(e.id, { event: e, at });
+    else if (writer !== e.origin) this.#notFromLeader(e, writer, at);
+  }
+
+  #notFromLeader(e: DomainEvent, writer: NodeId, at: number): void {
+    this.#report(
+      'events-from-leader',
+      at,
+      `${e.type} ${e.id} from ${e.origin} in term ${e.term} was delivered, but ${writer} wrote that term's topology`,
+      [compactEvent(e)],
+      e.id,
+    );
   }
 
   converged(): boolean {
@@ -353,6 +391,7 @@ class InvariantChecker implements Checker {
     if (this.#seenEvents.has(e.id)) return;
     this.#seenEvents.add(e.id);
     this.#events++;
+    this.#vouch(e, at);
     switch (e.type) {
       case 'LeaderElected': {
         this.#elections++;
@@ -524,6 +563,14 @@ class InvariantChecker implements Checker {
   // ---- commits --------------------------------------------------------------------------------------
 
   #onCommit(c: Extract<HistoryEntry, { kind: 'commit' }>): void {
+    if (!this.#termWriters.has(c.term)) {
+      this.#termWriters.set(c.term, c.writer);
+      for (const [id, p] of this.#unvouched) {
+        if (p.event.term !== c.term) continue;
+        this.#unvouched.delete(id);
+        if (p.event.origin !== c.writer) this.#notFromLeader(p.event, c.writer, p.at);
+      }
+    }
     this.#commits++;
     // A cluster that keeps writing while no time passes is stuck in a loop (a livelock).
     if (c.at === this.#instant) {

@@ -34,6 +34,10 @@ const COMMANDS: Readonly<Record<string, { summary: string; load: () => Promise<S
     summary: "print a cluster's domain events from its audit stream (--since, --follow)",
     load: async () => (await import('./events.js')).events,
   },
+  'nats-config': {
+    summary: "print the NATS permissions of a cluster's roles (node, operator, observer) for nats-server",
+    load: async () => (await import('./nats-config.js')).natsConfig,
+  },
 };
 
 function usage(): string {

@@ -1,15 +1,16 @@
 /**
  * What other nodes say on the bus, checked before the root actor sees it: heartbeats (decoded, an
  * older incarnation's dropped) and domain events (decoded, on their own subject, a lower term's
- * dropped). Anything malformed is dropped, logged and counted, never applied.
+ * dropped, the rest admitted only from their term's lease holder by {@link EventAdmission}). Anything
+ * malformed or forged is dropped, logged and counted, never applied.
  */
 import type { Logger } from 'pino';
-import type { DomainEvent } from '../domain/events.js';
 import { type ClusterState, retiredIncarnation } from '../domain/state.js';
 import type { NodeId } from '../domain/values.js';
 import type { BusMessage } from '../ports/bus.js';
 import { decodeDomainEvent, decodeHeartbeat } from '../protocol/codec.js';
 import type { Heartbeat } from '../protocol/messages.js';
+import type { EventAdmission } from './event-admission.js';
 import type { MessageKind, NodeCounters } from './node-counters.js';
 
 export interface InboundDeps {
@@ -19,7 +20,8 @@ export interface InboundDeps {
   /** The topology this node holds and the highest term it knows; null before the actor runs. */
   readonly view: () => { readonly cluster: ClusterState; readonly highestTerm: number } | null;
   readonly heartbeat: (hb: Heartbeat) => void;
-  readonly event: (e: DomainEvent) => void;
+  /** Where a well-formed event of a current term goes to be checked against its term's lease holder. */
+  readonly admission: Pick<EventAdmission, 'admit'>;
 }
 
 /** Counts and logs a message dropped as malformed. */
@@ -76,5 +78,5 @@ export function onBusEvent(d: InboundDeps, m: BusMessage): void {
     );
     return;
   }
-  d.event(e);
+  d.admission.admit(e);
 }

@@ -8,6 +8,11 @@ export interface NodeCounters {
    * leader's late or replayed decisions); the audit stream still keeps them.
    */
   staleEvents: number;
+  /**
+   * Live events dropped because their origin did not hold the lease of their term, as far as this
+   * node learned within a lease TTL (a forger on the bus, or a misrouted message).
+   */
+  forgedEvents: number;
   /** Heartbeats dropped because they came from an older incarnation of a node (a previous process). */
   staleHeartbeats: number;
   /** Times a periodic topology read found a newer revision than the watch had delivered. */
@@ -24,6 +29,7 @@ export function newCounters(): NodeCounters {
     malformed: { heartbeat: 0, event: 0, command: 0, handoff: 0, lease: 0, topology: 0 },
     staleHandoffs: 0,
     staleEvents: 0,
+    forgedEvents: 0,
     staleHeartbeats: 0,
     topologyResyncs: 0,
     republished: 0,

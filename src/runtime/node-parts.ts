@@ -13,6 +13,7 @@ import type { Unsubscribe } from '../ports/kv.js';
 import type { Connection, ConnectionStatus, Transport } from '../ports/transport.js';
 import { names } from '../protocol/names.js';
 import { AuditAppender, publishQuietly } from './audit-appender.js';
+import { EventAdmission } from './event-admission.js';
 import type { EventFanout } from './event-fanout.js';
 import { handOff } from './handoff-client.js';
 import { HandoffServer } from './handoff-server.js';
@@ -125,13 +126,22 @@ export async function openParts(d: PartsDeps): Promise<NodeParts> {
       adopt: (state, revision) => d.send({ type: 'TOPOLOGY', at: now(), state, revision }),
       contact: (at, state) => d.send({ type: 'STORE_CONTACT', at, receivedAt: now(), state }),
     });
+    const admission = new EventAdmission({
+      clock,
+      log,
+      counters: d.counters,
+      waitMs: t.leaseTtlMs,
+      committedLeader: () => d.view()?.cluster.leader ?? null,
+      deliver: (e) => d.fanout.deliver(e),
+    });
+    unsubs.push(() => admission.close());
     const inbound: InboundDeps = {
       nodeId: o.nodeId,
       log,
       counters: d.counters,
       view: d.view,
       heartbeat: (heartbeat) => d.send({ type: 'HEARTBEAT', at: now(), heartbeat }),
-      event: (e) => d.fanout.deliver(e),
+      admission,
     };
 
     unsubs.push(conn.onStatus(d.onStatus));
@@ -144,9 +154,10 @@ export async function openParts(d: PartsDeps): Promise<NodeParts> {
     const current = await lease.read().catch(() => null);
     if (current !== null && current.lease === null) d.send({ type: 'LEASE_CHANGED', at: now(), lease: null });
     unsubs.push(
-      await topology.watch((r) =>
-        d.send({ type: 'TOPOLOGY', at: now(), state: r.state, revision: r.revision }),
-      ),
+      await topology.watch((r) => {
+        if (r.state.leader !== null) admission.noteHolder(r.state.leader.term, r.state.leader.nodeId);
+        d.send({ type: 'TOPOLOGY', at: now(), state: r.state, revision: r.revision });
+      }),
     );
 
     const release = async (shards: readonly ShardId[]) => {

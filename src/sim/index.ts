@@ -10,6 +10,8 @@
  * if (!r.ok) console.log(r.violations, r.schedule);
  * ```
  */
+
+export { DEFAULT_FORGERIES, FORGERY_KINDS, type ForgeryKind } from './forger.js';
 export type { ActionOptions, Harness, ObservedEvent, Scenario } from './harness.js';
 export { Rng } from './random.js';
 export { loadScenario } from './scenario-loader.js';

@@ -26,6 +26,7 @@ import { names } from '../protocol/names.js';
 import { type ClusterNode, createClusterNode } from '../runtime/cluster-node.js';
 import { LEASE_KEY } from '../runtime/lease-store.js';
 import { TOPOLOGY_KEY } from '../runtime/topology-store.js';
+import { type DEFAULT_FORGERIES, Forger, type ForgeryKind } from './forger.js';
 import type { ActionOptions, Harness, ObservedEvent } from './harness.js';
 import { PausableClock, PausableTransport, PauseGate } from './pause.js';
 import { Rng } from './random.js';
@@ -51,6 +52,8 @@ export interface SimHarnessOptions {
   readonly onEntry?: (entry: HistoryEntry) => void;
   /** Simulated start time. Default 1_000_000. */
   readonly startAt?: number;
+  /** What a forging client sends ({@link forge}); default {@link DEFAULT_FORGERIES}. */
+  readonly forgeries?: readonly ForgeryKind[];
 }
 
 /** Counts of what a harness did to its cluster. */
@@ -64,6 +67,8 @@ export interface FaultCounts {
   join: number;
   leave: number;
   drain: number;
+  /** Times a forging client started publishing forged messages. */
+  forge: number;
 }
 
 interface Proc {
@@ -78,6 +83,7 @@ interface Proc {
 
 const CLUSTER = 'sim';
 const OBSERVER = 'sim-observer';
+const FORGER = 'sim-forger';
 
 export class SimHarness implements Harness {
   readonly seed: number;
@@ -97,6 +103,7 @@ export class SimHarness implements Harness {
     join: 0,
     leave: 0,
     drain: 0,
+    forge: 0,
   };
   /** Every history entry, when `keepHistory` is set. */
   readonly history: HistoryEntry[] | null;
@@ -120,6 +127,7 @@ export class SimHarness implements Harness {
   #driving = false;
   #closed = false;
   #unwatch: (() => void)[] = [];
+  #forger: Forger | null = null;
 
   private constructor(opts: SimHarnessOptions) {
     this.#opts = opts;
@@ -368,6 +376,40 @@ export class SimHarness implements Harness {
     } else this.#restore(`drop ${nodeId}`);
   }
 
+  /**
+   * Starts a forging client (a connection that is no node) publishing forged messages on every
+   * subject, naming `target` where a live node is named, until {@link stopForging}.
+   */
+  async forge(target: NodeId): Promise<void> {
+    if (this.#forger === null) {
+      const n = names(CLUSTER);
+      const conn = await this.transport.connect(FORGER);
+      const lease = await conn.kv(n.leaseBucket, { ttlMs: this.timing.leaseTtlMs });
+      this.#forger = new Forger({
+        conn,
+        lease,
+        names: n,
+        clock: this.clock,
+        cluster: () => this.clusterState() ?? this.clusterState(target),
+        ...(this.#opts.forgeries ? { kinds: this.#opts.forgeries } : {}),
+      });
+    }
+    this.faults.forge++;
+    this.#forger.start(target);
+    this.#disrupt('forge');
+  }
+
+  /** Stops the forging client. */
+  async stopForging(): Promise<void> {
+    this.#forger?.stop();
+    this.#restore('forge');
+  }
+
+  /** Forgeries sent so far, by kind. */
+  get forgeries(): Readonly<Record<ForgeryKind, number>> | null {
+    return this.#forger?.sent ?? null;
+  }
+
   async sleep(ms: number): Promise<void> {
     this.#claim();
     try {
@@ -400,6 +442,7 @@ export class SimHarness implements Harness {
     if (this.#closed) return;
     this.#closed = true;
     for (const u of this.#unwatch.splice(0)) u();
+    this.#forger?.stop();
     for (const p of this.#procs.values()) {
       if (!p.up) continue;
       p.up = false;

@@ -9,17 +9,30 @@ import { defaultConvergenceBoundMs } from '../checker/checker.js';
 import { FAST_TIMING, resolveTiming, type TimingConfig } from '../config.js';
 import { InvalidValueError } from '../domain/errors.js';
 import type { NodeId } from '../domain/values.js';
+import type { DEFAULT_FORGERIES, ForgeryKind } from './forger.js';
 import { Rng } from './random.js';
 import { type FaultCounts, SimHarness } from './sim-harness.js';
 
-/** Fault families a run may draw from. `churn` is joins and graceful leaves. */
-export type FaultKind = 'crash' | 'pause' | 'isolate' | 'delay' | 'drop' | 'churn';
-export const FAULT_KINDS: readonly FaultKind[] = ['crash', 'pause', 'isolate', 'delay', 'drop', 'churn'];
+/**
+ * Fault families a run may draw from. `churn` is joins and graceful leaves; `forge` a client that is
+ * no node publishing forged messages on every subject (see `forger.ts`).
+ */
+export type FaultKind = 'crash' | 'pause' | 'isolate' | 'delay' | 'drop' | 'churn' | 'forge';
+export const FAULT_KINDS: readonly FaultKind[] = [
+  'crash',
+  'pause',
+  'isolate',
+  'delay',
+  'drop',
+  'churn',
+  'forge',
+];
 
 /** One scheduled fault. `at` counts from the moment the initial cluster is up. */
 export interface FaultAction {
   readonly at: number;
-  readonly kind: 'crash' | 'pause' | 'isolate' | 'delay' | 'drop' | 'join' | 'leave';
+  readonly kind: 'crash' | 'pause' | 'isolate' | 'delay' | 'drop' | 'join' | 'leave' | 'forge';
+  /** The node faulted (forge: the live node the forged messages name). */
   readonly node: NodeId;
   /** How long the fault lasts (crash: time until the restart). */
   readonly forMs: number;
@@ -45,6 +58,8 @@ export interface SimulationOptions {
   readonly checker?: { readonly recoveryWindowMs?: number; readonly convergenceBoundMs?: number };
   /** Called after every step with simulated progress in [0, 1]. */
   readonly onProgress?: (done: number) => void;
+  /** What the `forge` fault's client sends; default {@link DEFAULT_FORGERIES}. */
+  readonly forgeries?: readonly ForgeryKind[];
 }
 
 export interface SimulationResult {
@@ -80,10 +95,13 @@ export const SIM_TIMING: TimingConfig = FAST_TIMING;
 /** Draws a fault schedule from the seed. Targets are node ids; infeasible actions are skipped at run time. */
 export function generateSchedule(o: SimulationOptions): FaultAction[] {
   const rng = new Rng(o.seed).fork('schedule');
-  const kinds = [...new Set(o.faults)];
-  for (const k of kinds) if (!FAULT_KINDS.includes(k)) throw new InvalidValueError(`unknown fault ${k}`);
-  if (kinds.length === 0) return [];
+  const all = [...new Set(o.faults)];
+  for (const k of all) if (!FAULT_KINDS.includes(k)) throw new InvalidValueError(`unknown fault ${k}`);
   const mean = o.faultEveryMs ?? 5_000;
+  const forged = all.includes('forge') ? forgeSchedule(o, mean) : [];
+  // Forgeries come from a stream of their own: a seed's other faults stay as they were without them.
+  const kinds = all.filter((k) => k !== 'forge');
+  if (kinds.length === 0) return forged;
   const pool: NodeId[] = Array.from({ length: o.nodes }, (_, i) => `n${i + 1}`);
   const out: FaultAction[] = [];
   let joins = 0;
@@ -130,7 +148,18 @@ export function generateSchedule(o: SimulationOptions): FaultAction[] {
       }
     }
   }
-  return out;
+  return [...out, ...forged].sort((a, b) => a.at - b.at);
+}
+
+/** Forging-client episodes: about one per four fault intervals, each naming one of the first nodes. */
+function forgeSchedule(o: SimulationOptions, mean: number): FaultAction[] {
+  const rng = new Rng(o.seed).fork('forge');
+  const out: FaultAction[] = [];
+  for (let t = 0; ; ) {
+    t += Math.max(1, Math.round(rng.exponential(mean * 4)));
+    if (t >= o.durationMs) return out;
+    out.push({ at: t, kind: 'forge', node: `n${rng.int(1, o.nodes)}`, forMs: rng.int(1_000, 6_000) });
+  }
 }
 
 interface Ending {
@@ -154,6 +183,7 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationRes
     ...(o.stepMs !== undefined ? { stepMs: o.stepMs } : {}),
     keepEvents: false,
     ...(o.checker ? { checker: o.checker } : {}),
+    ...(o.forgeries ? { forgeries: o.forgeries } : {}),
   });
   const shardCount = o.shardCount ?? 1024;
   const settleMs = defaultConvergenceBoundMs(timing, shardCount) + 4 * (o.stepMs ?? 100);
@@ -169,6 +199,8 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationRes
     const faulted = new Map<NodeId, FaultAction['kind']>();
     const leaving = new Set<NodeId>();
     const endings: Ending[] = [];
+    // One forging client at a time; it faults no node, so it does not count against maxFaulted.
+    let forging = false;
     let i = 0;
     const progressEvery = Math.max(1, Math.floor(total / 200));
     let nextProgress = 0;
@@ -180,13 +212,17 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationRes
       while (endings.length > 0 && endings[0]!.at <= elapsed) {
         const e = endings.shift()!;
         await end(h, e);
-        faulted.delete(e.node);
+        if (e.kind === 'forge') forging = false;
+        else faulted.delete(e.node);
       }
       while (i < schedule.length && schedule[i]!.at <= elapsed) {
         const a = schedule[i++]!;
-        if (await apply(h, a, faulted, leaving, maxFaulted, o.nodes)) {
+        if (await apply(h, a, faulted, leaving, maxFaulted, o.nodes, forging)) {
           applied++;
-          if (a.forMs > 0 && a.kind !== 'join' && a.kind !== 'leave') {
+          if (a.kind === 'forge') {
+            forging = true;
+            endings.push({ at: a.at + a.forMs, node: a.node, kind: a.kind });
+          } else if (a.forMs > 0 && a.kind !== 'join' && a.kind !== 'leave') {
             faulted.set(a.node, a.kind);
             endings.push({ at: a.at + a.forMs, node: a.node, kind: a.kind });
           }
@@ -207,6 +243,7 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationRes
     }
     // Heal everything, bring crashed nodes back, and give the cluster its convergence bound.
     for (const e of endings.splice(0)) await end(h, e);
+    await h.stopForging();
     await h.healAll();
     const settleEnd = h.now() + settleMs;
     while (h.now() < settleEnd) {
@@ -252,8 +289,14 @@ async function apply(
   leaving: Set<NodeId>,
   maxFaulted: number,
   nodes: number,
+  forging: boolean,
 ): Promise<boolean> {
   const running = h.running();
+  if (a.kind === 'forge') {
+    if (forging || !running.includes(a.node)) return false;
+    await h.forge(a.node);
+    return true;
+  }
   if (a.kind === 'join') {
     if (running.includes(a.node)) return false;
     await h.add(a.node, { wait: false });
@@ -299,6 +342,9 @@ async function end(h: SimHarness, e: Ending): Promise<void> {
     case 'delay':
     case 'drop':
       if (h.running().includes(e.node)) await h.heal(e.node);
+      return;
+    case 'forge':
+      await h.stopForging();
       return;
     default:
       return;

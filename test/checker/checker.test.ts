@@ -360,3 +360,63 @@ describe('the invariant checker', () => {
     expect(invariants([trig(0, 'r1'), removed, trig(5, 'r2')])).toEqual(['moves-only-on-topology-change']);
   });
 });
+
+describe('events-from-leader', () => {
+  const elected = (at: number, origin: string, term: number): HistoryEntry =>
+    event(at, {
+      type: 'LeaderElected',
+      origin,
+      term,
+      nodeId: origin,
+      previous: null,
+    } as Partial<DomainEvent> & Pick<DomainEvent, 'type'>);
+
+  it("passes events decided by the node that wrote their term's topology, whichever is seen first", () => {
+    expect(
+      checkHistory(
+        [
+          elected(10, 'a', 1),
+          commit(11, 1, { ...base, version: 1 }),
+          event(12, { type: 'NodeDraining', nodeId: 'b' }),
+        ],
+        config,
+      ).filter((v) => v.invariant === 'events-from-leader'),
+    ).toEqual([]);
+  });
+
+  it('reports a delivered event from a node that did not lead its term', () => {
+    const v = checkHistory(
+      [
+        commit(10, 1, { ...base, version: 1 }),
+        event(11, { type: 'NodeLeft', origin: 'b', nodeId: 'b', reason: 'graceful', orphaned: [] } as never),
+      ],
+      config,
+    ).filter((x) => x.invariant === 'events-from-leader');
+    expect(v.map((x) => x.message)).toEqual([
+      expect.stringMatching(/NodeLeft e\d+ from b in term 1 was delivered, but a wrote that term's topology/),
+    ]);
+  });
+
+  it('reports a delivered election whose term no topology was ever written for (a forged huge term)', () => {
+    const v = checkHistory(
+      [commit(10, 1, { ...base, version: 1 }), elected(11, 'evil', 999_999_999)],
+      config,
+    ).filter((x) => x.invariant === 'events-from-leader');
+    expect(v.map((x) => x.message)).toEqual([
+      expect.stringMatching(
+        /LeaderElected e\d+ from evil in term 999999999 was delivered, but no topology of that term/,
+      ),
+    ]);
+  });
+
+  it('reports an event held for its term once a commit shows another writer', () => {
+    const v = checkHistory(
+      [
+        event(10, { type: 'NodeDraining', origin: 'b', term: 2, nodeId: 'a' } as never),
+        commit(11, 2, { ...base, leader: 'a', term: 2, version: 2 }),
+      ],
+      config,
+    ).filter((x) => x.invariant === 'events-from-leader');
+    expect(v).toHaveLength(1);
+  });
+});

@@ -23,7 +23,24 @@ describe('the simulator', () => {
     expect(generateSchedule({ ...o, seed: 3 })).toEqual(generateSchedule({ ...o, seed: 3 }));
     expect(generateSchedule({ ...o, seed: 3 })).not.toEqual(generateSchedule({ ...o, seed: 4 }));
     const kinds = new Set(generateSchedule({ ...o, seed: 3 }).map((a) => a.kind));
-    expect([...kinds].sort()).toEqual(['crash', 'delay', 'drop', 'isolate', 'join', 'leave', 'pause']);
+    expect([...kinds].sort()).toEqual([
+      'crash',
+      'delay',
+      'drop',
+      'forge',
+      'isolate',
+      'join',
+      'leave',
+      'pause',
+    ]);
+  });
+
+  it('draws forging episodes from a stream of their own: the other faults of a seed stay as they were', () => {
+    const o = { ...RUN, durationMs: 600_000, seed: 3 };
+    const all = generateSchedule(o);
+    const without = generateSchedule({ ...o, faults: FAULT_KINDS.filter((k) => k !== 'forge') });
+    expect(all.filter((a) => a.kind !== 'forge')).toEqual(without);
+    expect(all.filter((a) => a.kind === 'forge').length).toBeGreaterThan(5);
   });
 
   // A fixed set of seeds under every kind of fault: each must keep every invariant.

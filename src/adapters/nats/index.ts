@@ -3,7 +3,7 @@
  * behind the ports of `src/ports/`.
  */
 export { WRONG_LAST_SEQUENCE } from './errors.js';
-export { type AuditLogOptions, NatsAuditLog } from './nats-audit-log.js';
+export { AUDIT_LIMIT_DEFAULTS, type AuditLogOptions, NatsAuditLog } from './nats-audit-log.js';
 export { NatsBus } from './nats-bus.js';
 export { NatsKvBucket } from './nats-kv.js';
 export {

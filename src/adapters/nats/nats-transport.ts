@@ -10,7 +10,8 @@ import { type Clock, systemClock } from '../../ports/clock.js';
 import type { KvBucketOptions, Unsubscribe } from '../../ports/kv.js';
 import type { Connection, ConnectionStatus, Transport } from '../../ports/transport.js';
 import { connectNats } from './connect.js';
-import { type AuditLogOptions, openNatsAuditLog } from './nats-audit-log.js';
+import { mapNatsError } from './errors.js';
+import { type AuditLogOptions, openNatsAuditLog, resolveAuditLimits } from './nats-audit-log.js';
 import { NatsBus } from './nats-bus.js';
 import { type NatsKvBucket, openNatsBucket } from './nats-kv.js';
 import { checkServer, type NatsLogger, type NatsStoreWarning, silentLogger } from './store-checks.js';
@@ -28,7 +29,10 @@ export interface NatsTransportOptions extends NodeConnectionOptions {
    * must stay well under a lease TTL, so that a node learns of a failed renewal in time to step down.
    */
   readonly operationTimeoutMs?: number;
-  /** Options of the audit stream when it has to be created. */
+  /**
+   * Options of the audit stream: its replicas and de-duplication window when created, and its
+   * limits (message size, retention), checked against an existing stream. Validated here.
+   */
   readonly auditLog?: AuditLogOptions;
   /**
    * Interval of each KV watch's liveness probe, in ms (0 disables it). Default 1 s: a watch whose
@@ -96,6 +100,8 @@ export function natsTransport(opts: NatsTransportOptions = {}): NatsTransport {
     ...connOpts
   } = opts;
   const logger = givenLogger ?? silentLogger;
+  // Impossible limits fail here, at configuration, not at the first node's start.
+  resolveAuditLimits(auditOpts);
   return {
     kind: 'nats',
     async connect(nodeId: string): Promise<NatsConnectionHandle> {
@@ -209,7 +215,10 @@ class NatsConnectionImpl implements NatsConnectionHandle {
 
   auditLog(name: string, subjects: string): Promise<AuditLog> {
     this.assertOpen(`open audit log "${name}"`);
-    return openNatsAuditLog(this.jsm, this.js, name, subjects, this.auditOpts);
+    return openNatsAuditLog(this.jsm, this.js, name, subjects, this.auditOpts, {
+      logger: this.logger,
+      warn: (w) => this.storeWarnings.push(w),
+    });
   }
 
   onStatus(listener: (status: ConnectionStatus) => void): Unsubscribe {

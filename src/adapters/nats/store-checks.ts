@@ -17,7 +17,7 @@ export const RECOMMENDED_REPLICAS = 3;
 
 /** A finding of the NATS store checks; logged as a warning and returned as data. */
 export interface NatsStoreWarning extends StoreWarning {
-  readonly code: 'SERVER_VERSION' | 'REPLICAS';
+  readonly code: 'SERVER_VERSION' | 'REPLICAS' | 'AUDIT_LIMITS';
 }
 
 export type { StoreWarning };
