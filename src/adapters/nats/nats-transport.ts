@@ -10,7 +10,6 @@ import { type Clock, systemClock } from '../../ports/clock.js';
 import type { KvBucketOptions, Unsubscribe } from '../../ports/kv.js';
 import type { Connection, ConnectionStatus, Transport } from '../../ports/transport.js';
 import { connectNats } from './connect.js';
-import { mapNatsError } from './errors.js';
 import { type AuditLogOptions, openNatsAuditLog, resolveAuditLimits } from './nats-audit-log.js';
 import { NatsBus } from './nats-bus.js';
 import { type NatsKvBucket, openNatsBucket } from './nats-kv.js';
