@@ -447,6 +447,7 @@ export function applyCommitted(ctx: ClusterNodeContext, p: { revision: number; a
     kind: 'leave',
     nodeId,
     reason: 'drained',
+    incarnation: next.nodes[nodeId]?.incarnation ?? null,
     source: 'root',
   }));
   effects.push(...announceTopology(ctx, next, p.at));
@@ -556,11 +557,23 @@ export function commandProposal(command: OperatorCommand, requestId: string): Pr
   const source = { requestId };
   switch (command.type) {
     case 'drainNode':
-      return { kind: 'drain', nodeId: command.nodeId, source };
+      return { kind: 'drain', nodeId: command.nodeId, incarnation: command.incarnation ?? null, source };
     case 'leaveCluster':
-      return { kind: 'leave', nodeId: command.nodeId, reason: 'graceful', source };
+      return {
+        kind: 'leave',
+        nodeId: command.nodeId,
+        reason: 'graceful',
+        incarnation: command.incarnation,
+        source,
+      };
     case 'markNodeFailed':
-      return { kind: 'failed', nodeId: command.nodeId, incarnation: null, lastSeen: 0, source };
+      return {
+        kind: 'failed',
+        nodeId: command.nodeId,
+        incarnation: command.incarnation ?? null,
+        lastSeen: 0,
+        source,
+      };
   }
 }
 

@@ -59,8 +59,8 @@ const join = (nodeId: NodeId, weight = 1): Proposal => ({
 });
 const command = (requestId: string, p: { kind: 'drain' | 'leave'; nodeId: NodeId }): Proposal =>
   p.kind === 'drain'
-    ? { kind: 'drain', nodeId: p.nodeId, source: { requestId } }
-    : { kind: 'leave', nodeId: p.nodeId, reason: 'graceful', source: { requestId } };
+    ? { kind: 'drain', nodeId: p.nodeId, incarnation: null, source: { requestId } }
+    : { kind: 'leave', nodeId: p.nodeId, reason: 'graceful', incarnation: null, source: { requestId } };
 
 /** The leader of term 1 with `queue` decided into its pending batch. */
 function deciding(queue: Proposal[], over: Partial<ClusterNodeContext> = {}) {
@@ -245,7 +245,11 @@ describe('applyCommitted', () => {
     // n2 owns nothing (no shard was placed yet), so draining it finishes at once.
     const { ctx } = deciding([command('q1', { kind: 'drain', nodeId: 'n2' })], twoNodes());
     const step = applyCommitted(ctx, { revision: 9, at: 150 });
-    expect(step.patch.queue).toEqual([{ kind: 'leave', nodeId: 'n2', reason: 'drained', source: 'root' }]);
+    // It names the incarnation that drained: a newer process of n2 must not be removed by it.
+    const incarnation = ctx.cluster.nodes.n2!.incarnation;
+    expect(step.patch.queue).toEqual([
+      { kind: 'leave', nodeId: 'n2', reason: 'drained', incarnation, source: 'root' },
+    ]);
   });
 
   it('resigns when the batch leaves the leader unable to lead (it left)', () => {
@@ -461,9 +465,19 @@ describe('proposalOf', () => {
       proposalOf({ type: 'PROPOSE_MIGRATIONS', at: 8, shardIds: [1, 2], finish: true }).proposal,
     ).toEqual({ kind: 'migrations', shardIds: [1, 2], finish: true, source: 'rebalancer' });
     expect(
-      proposalOf({ type: 'COMMAND', at: 9, requestId: 'r1', command: { type: 'leaveCluster', nodeId: 'n2' } })
-        .proposal,
-    ).toEqual({ kind: 'leave', nodeId: 'n2', reason: 'graceful', source: { requestId: 'r1' } });
+      proposalOf({
+        type: 'COMMAND',
+        at: 9,
+        requestId: 'r1',
+        command: { type: 'leaveCluster', nodeId: 'n2', incarnation: 4 },
+      }).proposal,
+    ).toEqual({
+      kind: 'leave',
+      nodeId: 'n2',
+      reason: 'graceful',
+      incarnation: 4,
+      source: { requestId: 'r1' },
+    });
     expect(
       proposalOf({
         type: 'COMMAND',
