@@ -65,7 +65,8 @@ Prints one status line per change on stdout:
 
 ${NATS_FLAGS_HELP}
 
-Exit codes: 0 after a graceful stop, 1 on a store or connection failure, 2 on invalid options.`;
+Exit codes: 0 after a graceful stop, 1 on a store or connection failure, 2 on invalid options
+(also when the cluster refuses them at start: another shard count, or an id a running process uses).`;
 
 /** Reads the timing flags over a preset; a bad combination names the flags, not the fields. */
 export function timingFromFlags(
@@ -398,6 +399,12 @@ export async function node(argv: readonly string[]): Promise<number> {
     return 0;
   } catch (err) {
     log.error({ err }, 'node failed');
+    // Refused at start for its own options (shard count, an id a running process uses): a usage error.
+    if (err instanceof InvalidConfigError) {
+      console.error(`aether node: refused to start: ${err.message}`);
+      await n.stop().catch(() => {});
+      return 2;
+    }
     const code = (err as { code?: unknown }).code;
     console.error(`aether node: ${typeof code === 'string' ? `${code}: ` : ''}${(err as Error).message}`);
     await n.stop().catch(() => {});
