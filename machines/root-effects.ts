@@ -169,8 +169,25 @@ function announceTopology(ctx: ClusterNodeContext, state: ClusterState, at: numb
         version: state.shardMap.version,
       },
     },
-    { kind: 'send', to: SHARD_HOST_SYSTEM_ID, event: { type: 'TOPOLOGY', at, cluster: state } },
+    {
+      kind: 'send',
+      to: SHARD_HOST_SYSTEM_ID,
+      event: { type: 'TOPOLOGY', at, cluster: hostedMap(state, ctx.nodeId, ctx.incarnation) },
+    },
   ];
+}
+
+/**
+ * The map as this process may serve it: the shards of its id belong to the incarnation on record, so
+ * a process of another incarnation (a restart not yet admitted, or the old process of a restarted id,
+ * still leaving) owns none of them.
+ */
+export function hostedMap(state: ClusterState, nodeId: NodeId, incarnation: number): ClusterState {
+  const self = state.nodes[nodeId];
+  if (self === undefined || self.incarnation === incarnation) return state;
+  if (!state.shardMap.owners.includes(nodeId)) return state;
+  const owners = state.shardMap.owners.map((o) => (o === nodeId ? null : o));
+  return { ...state, shardMap: { ...state.shardMap, owners } };
 }
 
 /** Whether a topology from the store is newer than the one held and not written by a deposed term. */

@@ -12,6 +12,7 @@ import {
   decideQueued,
   dropPending,
   enqueueProposal,
+  hostedMap,
   proposalOf,
   type RootEffect,
   routeHeartbeat,
@@ -486,5 +487,17 @@ describe('proposalOf', () => {
         command: { type: 'markNodeFailed', nodeId: 'n2' },
       }).proposal,
     ).toEqual({ kind: 'failed', nodeId: 'n2', incarnation: null, lastSeen: 0, source: { requestId: 'r2' } });
+  });
+});
+
+describe('hostedMap', () => {
+  it('gives a process none of its id’s shards while another incarnation is on record', () => {
+    const base = withNodes([node('n1', 'Active'), node('n2', 'Active', 3)]);
+    const state = { ...base, shardMap: { ...base.shardMap, owners: ['n1', 'n2', 'n2', 'n1'] } };
+    expect(hostedMap(state, 'n2', 3)).toBe(state);
+    // A restart of n2 not yet admitted (4), or its old process still leaving (2): nothing of n2's.
+    expect(hostedMap(state, 'n2', 4).shardMap.owners).toEqual(['n1', null, null, 'n1']);
+    expect(hostedMap(state, 'n2', 2).shardMap.owners).toEqual(['n1', null, null, 'n1']);
+    expect(hostedMap(state, 'stranger', 1)).toBe(state);
   });
 });
