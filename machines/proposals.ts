@@ -43,8 +43,19 @@ export type Proposal = (
       readonly incarnation: number | null;
       readonly lastSeen: number;
     }
-  | { readonly kind: 'leave'; readonly nodeId: NodeId; readonly reason: 'graceful' | 'drained' }
-  | { readonly kind: 'drain'; readonly nodeId: NodeId }
+  | {
+      readonly kind: 'leave';
+      readonly nodeId: NodeId;
+      readonly reason: 'graceful' | 'drained';
+      /** The incarnation that leaves; null for whatever incarnation is current. */
+      readonly incarnation: number | null;
+    }
+  | {
+      readonly kind: 'drain';
+      readonly nodeId: NodeId;
+      /** The incarnation to drain; null for whatever incarnation is current. */
+      readonly incarnation: number | null;
+    }
   | { readonly kind: 'rebalance'; readonly reason: RebalanceReason }
   | { readonly kind: 'migrations'; readonly shardIds: readonly ShardId[]; readonly finish: boolean }
   /**
@@ -133,22 +144,33 @@ function decideOne(state: ClusterState, p: Proposal, s: EventStamp, opts: BatchO
       return joinCluster(state, { nodeId: p.nodeId, incarnation: p.incarnation, weight: p.weight }, s);
     case 'failed': {
       const known = state.nodes[p.nodeId];
-      // A failure proposed for an incarnation that has since been replaced is stale.
-      if (known && p.incarnation !== null && known.incarnation !== p.incarnation) {
-        return {
-          ok: false,
-          rejection: {
-            code: 'STALE_INCARNATION',
-            message: `failure of ${p.nodeId} incarnation ${p.incarnation} is stale: incarnation ${known.incarnation} is current`,
-          },
-        };
-      }
-      return markNodeFailed(state, { nodeId: p.nodeId, lastSeen: p.lastSeen || (known?.lastSeen ?? 0) }, s);
+      // A failure proposed for an incarnation that has since been replaced is refused as stale.
+      return markNodeFailed(
+        state,
+        {
+          nodeId: p.nodeId,
+          lastSeen: p.lastSeen || (known?.lastSeen ?? 0),
+          ...(p.incarnation === null ? {} : { incarnation: p.incarnation }),
+        },
+        s,
+      );
     }
     case 'leave':
-      return leaveCluster(state, { nodeId: p.nodeId, reason: p.reason }, s);
+      return leaveCluster(
+        state,
+        {
+          nodeId: p.nodeId,
+          reason: p.reason,
+          ...(p.incarnation === null ? {} : { incarnation: p.incarnation }),
+        },
+        s,
+      );
     case 'drain':
-      return drainNode(state, { nodeId: p.nodeId }, s);
+      return drainNode(
+        state,
+        { nodeId: p.nodeId, ...(p.incarnation === null ? {} : { incarnation: p.incarnation }) },
+        s,
+      );
     case 'rebalance': {
       const strategy = STRATEGIES[opts.strategy] ?? STRATEGIES.balanced!;
       return rebalanceShards(

@@ -170,7 +170,11 @@ function announceTopology(ctx: ClusterNodeContext, state: ClusterState, at: numb
         version: state.shardMap.version,
       },
     },
-    { kind: 'send', to: SHARD_HOST_SYSTEM_ID, event: { type: 'TOPOLOGY', at, cluster: state } },
+    {
+      kind: 'send',
+      to: SHARD_HOST_SYSTEM_ID,
+      event: { type: 'TOPOLOGY', at, cluster: hostedMap(state, ctx.nodeId, ctx.incarnation) },
+    },
   ];
 }
 
@@ -193,6 +197,19 @@ export function confirmMembership(
       },
     ],
   };
+}
+
+/**
+ * The map as this process may serve it: the shards of its id belong to the incarnation on record, so
+ * a process of another incarnation (a restart not yet admitted, or the old process of a restarted id,
+ * still leaving) owns none of them.
+ */
+export function hostedMap(state: ClusterState, nodeId: NodeId, incarnation: number): ClusterState {
+  const self = state.nodes[nodeId];
+  if (self === undefined || self.incarnation === incarnation) return state;
+  if (!state.shardMap.owners.includes(nodeId)) return state;
+  const owners = state.shardMap.owners.map((o) => (o === nodeId ? null : o));
+  return { ...state, shardMap: { ...state.shardMap, owners } };
 }
 
 /** Whether a topology from the store is newer than the one held and not written by a deposed term. */
@@ -469,6 +486,7 @@ export function applyCommitted(ctx: ClusterNodeContext, p: { revision: number; a
     kind: 'leave',
     nodeId,
     reason: 'drained',
+    incarnation: next.nodes[nodeId]?.incarnation ?? null,
     source: 'root',
   }));
   effects.push(...announceTopology(ctx, next, p.at));
@@ -578,11 +596,23 @@ export function commandProposal(command: OperatorCommand, requestId: string): Pr
   const source = { requestId };
   switch (command.type) {
     case 'drainNode':
-      return { kind: 'drain', nodeId: command.nodeId, source };
+      return { kind: 'drain', nodeId: command.nodeId, incarnation: command.incarnation ?? null, source };
     case 'leaveCluster':
-      return { kind: 'leave', nodeId: command.nodeId, reason: 'graceful', source };
+      return {
+        kind: 'leave',
+        nodeId: command.nodeId,
+        reason: 'graceful',
+        incarnation: command.incarnation,
+        source,
+      };
     case 'markNodeFailed':
-      return { kind: 'failed', nodeId: command.nodeId, incarnation: null, lastSeen: 0, source };
+      return {
+        kind: 'failed',
+        nodeId: command.nodeId,
+        incarnation: command.incarnation ?? null,
+        lastSeen: 0,
+        source,
+      };
   }
 }
 

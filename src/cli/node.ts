@@ -72,7 +72,8 @@ ${NATS_FLAGS_HELP}
 
 Exit codes: 0 after a graceful stop; 1 on a store or connection failure (no server answered
 within --connect-timeout, connection closed, store refused), within a few seconds of it;
-2 on invalid options; 130 on a second signal during the graceful leave.`;
+2 on invalid options (also when the cluster refuses them at start: another shard count, or an id
+a running process uses); 130 on a second signal during the graceful leave.`;
 
 /** Reads the timing flags over a preset; a bad combination names the flags, not the fields. */
 export function timingFromFlags(
@@ -411,6 +412,12 @@ export async function node(argv: readonly string[]): Promise<number> {
     return 0;
   } catch (err) {
     log.error({ err }, 'node failed');
+    // Refused at start for its own options (shard count, an id a running process uses): a usage error.
+    if (err instanceof InvalidConfigError) {
+      console.error(`aether node: refused to start: ${err.message}`);
+      await n.stop().catch(() => {});
+      return 2;
+    }
     const code = (err as { code?: unknown }).code;
     console.error(`aether node: ${typeof code === 'string' ? `${code}: ` : ''}${(err as Error).message}`);
     // A node that never connected may leave a socket the client will not close: do not wait on it.

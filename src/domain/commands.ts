@@ -100,15 +100,24 @@ export interface JoinClusterCommand {
 export interface MarkNodeFailedCommand {
   readonly nodeId: NodeId;
   readonly lastSeen: number;
+  /** The incarnation judged failed; absent for whatever incarnation is current (an operator's word). */
+  readonly incarnation?: number;
 }
 /** Record that a node left: stopped gracefully, or finished draining (leader-only). */
 export interface LeaveClusterCommand {
   readonly nodeId: NodeId;
   readonly reason: 'graceful' | 'drained';
+  /**
+   * The incarnation that leaves; absent for whatever incarnation is current. A stopping process names
+   * its own, so that its leave cannot remove a newer process of the same id.
+   */
+  readonly incarnation?: number;
 }
 /** Start moving a node's shards away before it leaves (leader-only). */
 export interface DrainNodeCommand {
   readonly nodeId: NodeId;
+  /** The incarnation to drain; absent for whatever incarnation is current. */
+  readonly incarnation?: number;
 }
 /** Give unowned shards to Active nodes directly, outside a rebalance plan (leader-only). */
 export interface AssignShardsCommand {
@@ -246,6 +255,8 @@ export function markNodeFailed(
   if (!l.ok) return l;
   const known = state.nodes[cmd.nodeId];
   if (known === undefined) return reject('UNKNOWN_NODE', `node ${cmd.nodeId} is not known to the cluster`);
+  const stale = staleIncarnation('failure', known, cmd.incarnation);
+  if (stale) return stale;
   if (known.status !== 'Active' && known.status !== 'Draining') {
     return reject('NOT_ACTIVE', `node ${cmd.nodeId} is ${known.status}, not Active or Draining`);
   }
@@ -270,6 +281,8 @@ export function leaveCluster(state: ClusterState, cmd: LeaveClusterCommand, s: E
   if (!l.ok) return l;
   const known = state.nodes[cmd.nodeId];
   if (known === undefined) return reject('UNKNOWN_NODE', `node ${cmd.nodeId} is not known to the cluster`);
+  const stale = staleIncarnation('leave', known, cmd.incarnation);
+  if (stale) return stale;
   if (known.status !== 'Active' && known.status !== 'Draining') {
     return reject('NOT_ACTIVE', `node ${cmd.nodeId} is ${known.status}, not Active or Draining`);
   }
@@ -298,6 +311,8 @@ export function drainNode(state: ClusterState, cmd: DrainNodeCommand, s: EventSt
   if (!l.ok) return l;
   const known = state.nodes[cmd.nodeId];
   if (known === undefined) return reject('UNKNOWN_NODE', `node ${cmd.nodeId} is not known to the cluster`);
+  const stale = staleIncarnation('drain', known, cmd.incarnation);
+  if (stale) return stale;
   if (known.status !== 'Active')
     return reject('NOT_ACTIVE', `node ${cmd.nodeId} is ${known.status}, not Active`);
   if (nodesWithStatus(state, 'Active').length === 1) {
@@ -725,6 +740,22 @@ export function decide(state: ClusterState, cmd: ClusterCommand, s: EventStamp):
 // ---- helpers ----------------------------------------------------------------------------------------
 
 type LeaderCheck = { ok: true; meta: { term: Term; version: number } } | { ok: false; rejection: Rejection };
+
+/**
+ * A request that names another incarnation than the member on record: an older process of a
+ * restarted id (its leave or failure arriving late) must never remove the newer one.
+ */
+function staleIncarnation(
+  what: 'leave' | 'drain' | 'failure',
+  known: NodeInfo,
+  incarnation: number | undefined,
+): { ok: false; rejection: Rejection } | null {
+  if (incarnation === undefined || incarnation === known.incarnation) return null;
+  return reject(
+    'STALE_INCARNATION',
+    `${what} of ${known.id} incarnation ${incarnation} is stale: incarnation ${known.incarnation} is ${known.status}`,
+  );
+}
 
 function leaderOnly(state: ClusterState, s: EventStamp): LeaderCheck {
   if (state.leader === null || state.leader.nodeId !== s.origin) {

@@ -13,7 +13,7 @@ import {
 } from '../domain/events.js';
 import { type ClusterState, MAX_RETIRED_NODES } from '../domain/state.js';
 import type { ShardId, Term } from '../domain/values.js';
-import type { Heartbeat, LeaseRecord, OperatorCommand } from './messages.js';
+import type { Heartbeat, LeaseRecord, MemberProbeReply, OperatorCommand } from './messages.js';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
@@ -211,9 +211,11 @@ const commandS = z.strictObject({
   requestId: z.string().min(1).max(200),
   from: nodeIdS,
   command: z.discriminatedUnion('type', [
-    z.strictObject({ type: z.literal('drainNode'), nodeId: nodeIdS }),
-    z.strictObject({ type: z.literal('leaveCluster'), nodeId: nodeIdS }),
-    z.strictObject({ type: z.literal('markNodeFailed'), nodeId: nodeIdS }),
+    z.strictObject({ type: z.literal('drainNode'), nodeId: nodeIdS, incarnation: nat.optional() }),
+    // A leave always names the incarnation that leaves: without it, a late leave of an old process
+    // would remove the newer one.
+    z.strictObject({ type: z.literal('leaveCluster'), nodeId: nodeIdS, incarnation: nat }),
+    z.strictObject({ type: z.literal('markNodeFailed'), nodeId: nodeIdS, incarnation: nat.optional() }),
   ]),
 });
 
@@ -275,3 +277,14 @@ export interface HandoffReply {
 }
 
 export const decodeHandoffReply = (data: Uint8Array): Decoded<HandoffReply> => parseWith(handoffReplyS, data);
+
+// ---- member probe (a process about to start asks whether its id already runs) --------------------
+
+const memberProbeReplyS = z.strictObject({
+  nodeId: nodeIdS,
+  incarnation: nat,
+  phase: z.enum(['starting', 'running', 'stopping']),
+});
+
+export const decodeMemberProbeReply = (data: Uint8Array): Decoded<MemberProbeReply> =>
+  parseWith(memberProbeReplyS, data);

@@ -11,6 +11,8 @@ export function names(cluster: string) {
     leader: `aether.${cluster}.leader`,
     handoff: (nodeId: string) => `aether.${cluster}.handoff.${nodeId}`,
     inspection: (nodeId: string) => `aether.${cluster}.inspect.${nodeId}`,
+    /** Answered by the running process of a node id: a second process with that id asks before starting. */
+    member: (nodeId: string) => `aether.${cluster}.member.${nodeId}`,
     leaseBucket: `aether_${cluster}_lease`,
     topologyBucket: `aether_${cluster}_topology`,
     auditStream: `aether_${cluster}_events`,

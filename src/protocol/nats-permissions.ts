@@ -59,6 +59,8 @@ export function natsPermissions(cluster: string): Readonly<Record<NatsRole, Role
         `${prefix}.renewals.>`,
         n.leader,
         `${prefix}.handoff.>`,
+        // A starting node asks whether a process of its id runs (see the start checks).
+        `${prefix}.member.>`,
         `${prefix}.inspect.>`,
         `$KV.${n.leaseBucket}.>`,
         `$KV.${n.topologyBucket}.>`,
@@ -67,7 +69,7 @@ export function natsPermissions(cluster: string): Readonly<Record<NatsRole, Role
         // Replies to hand-off requests and leader commands.
         '_INBOX.>',
       ],
-      subscribe: [...watched, n.leader, `${prefix}.handoff.>`],
+      subscribe: [...watched, n.leader, `${prefix}.handoff.>`, `${prefix}.member.>`],
     },
     operator: { publish: [n.leader, ...reads], subscribe: watched },
     observer: { publish: reads, subscribe: watched },

@@ -31,6 +31,7 @@ import { type NodeCounters, newCounters } from './node-counters.js';
 import { type NodeParts, openParts } from './node-parts.js';
 import { type ClusterNodeOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import { createRootActor } from './root-actor.js';
+import { stopCampaigning } from './stop-campaigning.js';
 import { Waiters } from './waiters.js';
 
 export type { NodeCounters } from './node-counters.js';
@@ -61,6 +62,8 @@ export class ClusterNode {
   /** Facts that arrive while starting, before the actor exists; null once it runs. */
   #early: ClusterNodeEvent[] | null = null;
   #load = 0;
+  /** This process's incarnation, chosen when it starts; every leave it sends names it. */
+  #incarnation = 0;
 
   /** @internal Use {@link createClusterNode}. */
   constructor(o: ResolvedOptions) {
@@ -97,6 +100,7 @@ export class ClusterNode {
   async #open(): Promise<void> {
     const o = this.#o;
     this.#early = [];
+    this.#incarnation = nextIncarnation(o.transport, o.clock);
     const parts = await openParts({
       options: o,
       log: this.#log,
@@ -108,12 +112,14 @@ export class ClusterNode {
       onStatus: (s) => this.#onConnectionStatus(s),
       view: () => this.#ctx(),
       leading: () => this.#ctx()?.term != null,
+      incarnation: this.#incarnation,
+      phase: () => (this.#phase === 'starting' || this.#phase === 'running' ? this.#phase : 'stopping'),
     });
     this.#parts = parts;
     for (const w of this.storeWarnings) this.#log.warn({ code: w.code, ...w.details }, w.message);
     this.#inspector = await openInspection(o, parts, this.#fanout, this.#log);
     if (this.#phase !== 'starting') throw new StoppedError(`node ${this.nodeId} stopped while starting`);
-    const incarnation = nextIncarnation(parts.transport, o.clock);
+    const incarnation = this.#incarnation;
     const actor = createRootActor(parts.machine(), o, incarnation, this.#inspector);
     this.#actor = actor;
     actor.on('*', (e) => this.#onEmitted(e));
@@ -132,8 +138,12 @@ export class ClusterNode {
   }
 
   /**
-   * Leaves gracefully: hands leadership on, asks the leader to record NodeLeft (its shards are
-   * reassigned at once, no failure timeout), then stops.
+   * Leaves gracefully: asks the leader to record NodeLeft for this incarnation (its shards are
+   * reassigned at once, no failure timeout), then stops. A stopping node never campaigns again. A
+   * leader first keeps recording the leaves of nodes stopping with it (up to one request timeout, or
+   * until no other member is left), then records its own and releases the lease: when every node
+   * stops at once, no other node may lead to record them. A leave no leader answers within the budget
+   * is left to the failure detector.
    */
   async stop(): Promise<void> {
     if (this.#phase === 'stopped' || this.#phase === 'new') {
@@ -143,17 +153,31 @@ export class ClusterNode {
     if (this.#phase === 'stopping') return this.#waiters.waitFor(() => this.#phase === 'stopped', 'stop');
     this.#phase = 'stopping';
     try {
+      if (this.isLeader()) {
+        await this.#waiters
+          .waitFor(
+            () => !this.#hasOtherMembers() || !this.isLeader(),
+            'the other members stopping too to leave',
+            this.#o.timing.requestTimeoutMs,
+          )
+          .catch(() => {});
+      }
+      // Not leading (any more): never campaign again, or a stopping node could win the lease.
+      if (!this.isLeader()) stopCampaigning(this.#actor, this.#o.clock.now());
       const status = this.status();
-      // Stopped while still starting there may be no actor yet: then there are no members either.
-      const others = this.#hasOtherMembers();
-      if (this.isLeader() && others) await this.#resign();
-      if ((status === 'Active' || status === 'Draining') && others) {
+      if ((status === 'Active' || status === 'Draining') && (this.isLeader() || this.#hasOtherMembers())) {
         try {
-          await this.#command({ type: 'leaveCluster', nodeId: this.nodeId });
+          const r = await this.#command({
+            type: 'leaveCluster',
+            nodeId: this.nodeId,
+            incarnation: this.#incarnation,
+          });
+          if (!r.ok) this.#log.warn({ code: r.code, message: r.message }, 'the leader refused our leave');
         } catch (err) {
           this.#log.warn({ err }, 'could not record a graceful leave; the failure detector will');
         }
       }
+      stopCampaigning(this.#actor, this.#o.clock.now());
     } finally {
       await this.#halt(true);
     }

@@ -23,6 +23,7 @@ import { KvLeaseStore } from './lease-store.js';
 import { bindClusterNodeMachine } from './machine-binding.js';
 import type { NodeCounters } from './node-counters.js';
 import type { ResolvedOptions } from './options.js';
+import { answerMemberProbe, checkStart } from './start-checks.js';
 import { withTimeout } from './timeout.js';
 import { TopologyResync } from './topology-resync.js';
 import { KvTopologyStore } from './topology-store.js';
@@ -43,6 +44,10 @@ export interface PartsDeps {
   readonly view: () => ClusterNodeContext | null;
   /** Whether the root leads (from the lease won on, before fencing completes). */
   readonly leading: () => boolean;
+  /** This process's incarnation. */
+  readonly incarnation: number;
+  /** Where this process is in its life, as it answers the member probe. */
+  readonly phase: () => 'starting' | 'running' | 'stopping';
 }
 
 export interface NodeParts {
@@ -85,6 +90,21 @@ export async function openParts(d: PartsDeps): Promise<NodeParts> {
     const topology = new KvTopologyStore(topologyBucket, clock, {
       timeoutMs: t.requestTimeoutMs,
       onMalformed: (error) => dropMalformed(d, 'topology', error),
+    });
+    // Before any subscription or heartbeat: a refused start leaves the running cluster untouched.
+    const probeDeps = {
+      nodeId: o.nodeId,
+      incarnation: d.incarnation,
+      bus: conn.bus,
+      names: n,
+    };
+    await checkStart({
+      ...probeDeps,
+      cluster: o.cluster,
+      shardCount: o.shardCount,
+      timeoutMs: t.requestTimeoutMs,
+      log,
+      readTopology: () => topology.read(),
     });
     const audit = new AuditAppender({
       audit: auditLog,
@@ -145,6 +165,7 @@ export async function openParts(d: PartsDeps): Promise<NodeParts> {
     };
 
     unsubs.push(conn.onStatus(d.onStatus));
+    unsubs.push(await answerMemberProbe(probeDeps, d.phase));
     unsubs.push(await conn.bus.subscribe(n.heartbeats, (m) => onHeartbeat(inbound, m)));
     unsubs.push(await conn.bus.subscribe(n.events, (m) => onBusEvent(inbound, m)));
     unsubs.push(await conn.bus.subscribe(n.renewals, (m) => onBusEvent(inbound, m)));

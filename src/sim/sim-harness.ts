@@ -69,6 +69,8 @@ export interface FaultCounts {
   drain: number;
   /** Times a forging client started publishing forged messages. */
   forge: number;
+  /** New processes started while the old process of their id was still leaving. */
+  overlap: number;
 }
 
 interface Proc {
@@ -104,6 +106,7 @@ export class SimHarness implements Harness {
     leave: 0,
     drain: 0,
     forge: 0,
+    overlap: 0,
   };
   /** Every history entry, when `keepHistory` is set. */
   readonly history: HistoryEntry[] | null;
@@ -308,6 +311,38 @@ export class SimHarness implements Harness {
     const done = p.node.stop().finally(() => this.#down(p));
     done.catch(() => {});
     if (opts?.wait !== false) await this.#drive(done, this.timing.leaseTtlMs * 4, `${nodeId} to leave`);
+  }
+
+  /**
+   * Stops `nodeId` gracefully and starts a new process of it at once, as an operator restarting a
+   * service would: what the old process sends as it leaves (its leave above all) reaches the cluster
+   * `lagMs` late, after the new process has announced itself. The leader must not let that late leave
+   * remove the new process.
+   */
+  async restartDuringLeave(nodeId: NodeId, lagMs: number, opts?: ActionOptions): Promise<void> {
+    const old = this.#up(nodeId, 'restart during the leave of');
+    if (!(lagMs >= 0)) throw new InvalidValueError(`lag must be ≥ 0 ms, got ${lagMs}`);
+    this.faults.overlap++;
+    this.#instant(`restart ${nodeId} during its leave (${lagMs} ms late)`);
+    const delayed = this.transport.faults.delayOf(nodeId);
+    this.transport.faults.delay(nodeId, delayed + lagMs);
+    // The old process sends its leave before stop() first yields; only that is late.
+    const leaving = old.node.stop();
+    this.transport.faults.delay(nodeId, delayed);
+    // The old process runs on until its stop ends, but it is no longer this id's process.
+    old.up = false;
+    this.#feed({ kind: 'process', at: this.now(), nodeId, up: false });
+    const left = leaving.catch(() => {}).finally(() => old.gate.discard());
+    if (this.#spawnedAt.get(nodeId) === this.now()) await this.sleep(1);
+    this.faults.restart++;
+    const started = this.#spawn(nodeId, 'restart');
+    if (opts?.wait !== false) {
+      await this.#drive(
+        Promise.all([started, left]),
+        this.#joinWithin(1) + this.timing.leaseTtlMs * 4,
+        `${nodeId} to rejoin while its old process leaves`,
+      );
+    }
   }
 
   async drain(nodeId: NodeId, opts?: ActionOptions): Promise<void> {

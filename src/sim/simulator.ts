@@ -14,10 +14,19 @@ import { Rng } from './random.js';
 import { type FaultCounts, SimHarness } from './sim-harness.js';
 
 /**
- * Fault families a run may draw from. `churn` is joins and graceful leaves; `forge` a client that is
- * no node publishing forged messages on every subject (see `forger.ts`).
+ * Fault families a run may draw from. `churn` is joins and graceful leaves; `restart-overlap` starts a
+ * new process of a node while the old one is still leaving, its leave arriving late; `forge` a client
+ * that is no node publishing forged messages on every subject (see `forger.ts`).
  */
-export type FaultKind = 'crash' | 'pause' | 'isolate' | 'delay' | 'drop' | 'churn' | 'forge';
+export type FaultKind =
+  | 'crash'
+  | 'pause'
+  | 'isolate'
+  | 'delay'
+  | 'drop'
+  | 'churn'
+  | 'restart-overlap'
+  | 'forge';
 export const FAULT_KINDS: readonly FaultKind[] = [
   'crash',
   'pause',
@@ -25,18 +34,28 @@ export const FAULT_KINDS: readonly FaultKind[] = [
   'delay',
   'drop',
   'churn',
+  'restart-overlap',
   'forge',
 ];
 
 /** One scheduled fault. `at` counts from the moment the initial cluster is up. */
 export interface FaultAction {
   readonly at: number;
-  readonly kind: 'crash' | 'pause' | 'isolate' | 'delay' | 'drop' | 'join' | 'leave' | 'forge';
+  readonly kind:
+    | 'crash'
+    | 'pause'
+    | 'isolate'
+    | 'delay'
+    | 'drop'
+    | 'join'
+    | 'leave'
+    | 'restart-overlap'
+    | 'forge';
   /** The node faulted (forge: the live node the forged messages name). */
   readonly node: NodeId;
   /** How long the fault lasts (crash: time until the restart). */
   readonly forMs: number;
-  /** delay: extra ms; drop: probability. */
+  /** delay: extra ms; drop: probability; restart-overlap: how late the old process's leave arrives. */
   readonly amount?: number;
 }
 
@@ -133,6 +152,9 @@ export function generateSchedule(o: SimulationOptions): FaultAction[] {
           amount: Math.round(rng.between(0.05, 0.5) * 100) / 100,
         });
         break;
+      case 'restart-overlap':
+        out.push({ at: t, kind, node, forMs: 0, amount: rng.int(50, 3_000) });
+        break;
       case 'churn': {
         const low = pool.length <= Math.max(2, Math.ceil(o.nodes / 2));
         const high = pool.length >= o.nodes + 2;
@@ -222,7 +244,7 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationRes
           if (a.kind === 'forge') {
             forging = true;
             endings.push({ at: a.at + a.forMs, node: a.node, kind: a.kind });
-          } else if (a.forMs > 0 && a.kind !== 'join' && a.kind !== 'leave') {
+          } else if (a.forMs > 0 && a.kind !== 'join' && a.kind !== 'leave' && a.kind !== 'restart-overlap') {
             faulted.set(a.node, a.kind);
             endings.push({ at: a.at + a.forMs, node: a.node, kind: a.kind });
           }
@@ -326,6 +348,9 @@ async function apply(
       return true;
     case 'drop':
       await h.drop(a.node, a.amount ?? 0.2);
+      return true;
+    case 'restart-overlap':
+      await h.restartDuringLeave(a.node, a.amount ?? 1_000, { wait: false });
       return true;
   }
 }

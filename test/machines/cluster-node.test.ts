@@ -402,13 +402,35 @@ describe('Graceful shutdown policy: leaveCluster from a stopping node commits No
       type: 'COMMAND',
       at: t.clock.now(),
       requestId: 'bye',
-      command: { type: 'leaveCluster', nodeId: 'n2' },
+      command: { type: 'leaveCluster', nodeId: 'n2', incarnation: 1 },
     });
     await t.settleAll();
     const answer = t.emitted.find((e) => e.type === 'CommandAnswered');
     expect(answer).toMatchObject({ requestId: 'bye', ok: true });
     expect((answer as unknown as { events: DomainEvent[] }).events.map((e) => e.type)).toEqual(['NodeLeft']);
     expect(owners(t.committed.at(-1)!).every((o) => o === 'n1')).toBe(true);
+  });
+
+  it('a late leave of an old process is refused as stale and leaves the restarted one Active', async () => {
+    const t = start();
+    await t.elect(1, null);
+    await t.settleAll();
+    t.heartbeat('n2', 1);
+    await t.settleAll();
+    // n2 restarted (incarnation 2) before its old process's leave reached the leader.
+    t.heartbeat('n2', 2);
+    await t.settleAll();
+    expect(t.committed.at(-1)!.nodes.n2).toMatchObject({ status: 'Active', incarnation: 2 });
+    t.actor.send({
+      type: 'COMMAND',
+      at: t.clock.now(),
+      requestId: 'late-bye',
+      command: { type: 'leaveCluster', nodeId: 'n2', incarnation: 1 },
+    });
+    await t.settleAll();
+    const answer = t.emitted.find((e) => e.type === 'CommandAnswered');
+    expect(answer).toMatchObject({ requestId: 'late-bye', ok: false, code: 'STALE_INCARNATION' });
+    expect(t.committed.at(-1)!.nodes.n2).toMatchObject({ status: 'Active', incarnation: 2 });
   });
 
   it('a command that the domain rejects is answered with its code, and nothing is written', async () => {

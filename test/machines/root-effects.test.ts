@@ -13,6 +13,7 @@ import {
   decideQueued,
   dropPending,
   enqueueProposal,
+  hostedMap,
   proposalOf,
   type RootEffect,
   routeHeartbeat,
@@ -60,8 +61,8 @@ const join = (nodeId: NodeId, weight = 1): Proposal => ({
 });
 const command = (requestId: string, p: { kind: 'drain' | 'leave'; nodeId: NodeId }): Proposal =>
   p.kind === 'drain'
-    ? { kind: 'drain', nodeId: p.nodeId, source: { requestId } }
-    : { kind: 'leave', nodeId: p.nodeId, reason: 'graceful', source: { requestId } };
+    ? { kind: 'drain', nodeId: p.nodeId, incarnation: null, source: { requestId } }
+    : { kind: 'leave', nodeId: p.nodeId, reason: 'graceful', incarnation: null, source: { requestId } };
 
 /** The leader of term 1 with `queue` decided into its pending batch. */
 function deciding(queue: Proposal[], over: Partial<ClusterNodeContext> = {}) {
@@ -287,7 +288,11 @@ describe('applyCommitted', () => {
     // n2 owns nothing (no shard was placed yet), so draining it finishes at once.
     const { ctx } = deciding([command('q1', { kind: 'drain', nodeId: 'n2' })], twoNodes());
     const step = applyCommitted(ctx, { revision: 9, at: 150 });
-    expect(step.patch.queue).toEqual([{ kind: 'leave', nodeId: 'n2', reason: 'drained', source: 'root' }]);
+    // It names the incarnation that drained: a newer process of n2 must not be removed by it.
+    const incarnation = ctx.cluster.nodes.n2!.incarnation;
+    expect(step.patch.queue).toEqual([
+      { kind: 'leave', nodeId: 'n2', reason: 'drained', incarnation, source: 'root' },
+    ]);
   });
 
   it('resigns when the batch leaves the leader unable to lead (it left)', () => {
@@ -503,9 +508,19 @@ describe('proposalOf', () => {
       proposalOf({ type: 'PROPOSE_MIGRATIONS', at: 8, shardIds: [1, 2], finish: true }).proposal,
     ).toEqual({ kind: 'migrations', shardIds: [1, 2], finish: true, source: 'rebalancer' });
     expect(
-      proposalOf({ type: 'COMMAND', at: 9, requestId: 'r1', command: { type: 'leaveCluster', nodeId: 'n2' } })
-        .proposal,
-    ).toEqual({ kind: 'leave', nodeId: 'n2', reason: 'graceful', source: { requestId: 'r1' } });
+      proposalOf({
+        type: 'COMMAND',
+        at: 9,
+        requestId: 'r1',
+        command: { type: 'leaveCluster', nodeId: 'n2', incarnation: 4 },
+      }).proposal,
+    ).toEqual({
+      kind: 'leave',
+      nodeId: 'n2',
+      reason: 'graceful',
+      incarnation: 4,
+      source: { requestId: 'r1' },
+    });
     expect(
       proposalOf({
         type: 'COMMAND',
@@ -514,5 +529,17 @@ describe('proposalOf', () => {
         command: { type: 'markNodeFailed', nodeId: 'n2' },
       }).proposal,
     ).toEqual({ kind: 'failed', nodeId: 'n2', incarnation: null, lastSeen: 0, source: { requestId: 'r2' } });
+  });
+});
+
+describe('hostedMap', () => {
+  it('gives a process none of its id’s shards while another incarnation is on record', () => {
+    const base = withNodes([node('n1', 'Active'), node('n2', 'Active', 3)]);
+    const state = { ...base, shardMap: { ...base.shardMap, owners: ['n1', 'n2', 'n2', 'n1'] } };
+    expect(hostedMap(state, 'n2', 3)).toBe(state);
+    // A restart of n2 not yet admitted (4), or its old process still leaving (2): nothing of n2's.
+    expect(hostedMap(state, 'n2', 4).shardMap.owners).toEqual(['n1', null, null, 'n1']);
+    expect(hostedMap(state, 'n2', 2).shardMap.owners).toEqual(['n1', null, null, 'n1']);
+    expect(hostedMap(state, 'stranger', 1)).toBe(state);
   });
 });

@@ -32,6 +32,7 @@ describe('the simulator', () => {
       'join',
       'leave',
       'pause',
+      'restart-overlap',
     ]);
   });
 

@@ -237,6 +237,25 @@ describe('leaveCluster', () => {
     expect(next.orphaned).toEqual(owned);
   });
 
+  it('refuses a leave, drain or failure naming another incarnation than the member as STALE_INCARNATION', () => {
+    let s = bootstrapped();
+    // n2 restarted: incarnation 2 replaced incarnation 1 before the old process's leave arrived.
+    s = run(s, joinCluster(s, { nodeId: 'n2', incarnation: 2 }, leader));
+    expect(s.nodes.n2).toMatchObject({ status: 'Active', incarnation: 2 });
+    const late = rejected(leaveCluster(s, { nodeId: 'n2', reason: 'graceful', incarnation: 1 }, leader));
+    expect(late.code).toBe('STALE_INCARNATION');
+    expect(late.message).toMatch(/n2 incarnation 1 is stale: incarnation 2 is Active/);
+    expect(rejected(drainNode(s, { nodeId: 'n2', incarnation: 1 }, leader)).code).toBe('STALE_INCARNATION');
+    expect(rejected(markNodeFailed(s, { nodeId: 'n2', lastSeen: 1, incarnation: 1 }, leader)).code).toBe(
+      'STALE_INCARNATION',
+    );
+    // Its own incarnation, or none (whatever is current), is accepted.
+    expect(
+      accepted(leaveCluster(s, { nodeId: 'n2', reason: 'graceful', incarnation: 2 }, leader)),
+    ).toHaveLength(1);
+    expect(accepted(drainNode(s, { nodeId: 'n2' }, leader))).toHaveLength(1);
+  });
+
   it('rejects leaving as drained while the node still owns shards, as STILL_OWNS_SHARDS', () => {
     const s = bootstrapped();
     const rej = rejected(leaveCluster(s, { nodeId: 'n2', reason: 'drained' }, leader));

@@ -1,0 +1,7 @@
+import type { FaultKind } from '../../../src/sim/simulator.js';
+
+/**
+ * The fault families the simulator drew from when these seeds were found. A family added since would
+ * change the schedule a seed draws, and the replay would no longer be the run that failed.
+ */
+export const ORIGINAL_FAULTS: readonly FaultKind[] = ['crash', 'pause', 'isolate', 'delay', 'drop', 'churn'];
