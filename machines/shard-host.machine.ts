@@ -224,9 +224,9 @@ export const shardHostMachine = setup({
           invoke: {
             src: 'releaseShards',
             input: ({ context }) => ({
-              // Fenced, it already told the application to stop serving everything.
-              shards:
-                context.requests[0] && !context.fenced ? toRelease(context, context.requests[0].shards) : [],
+              // Every shard leaving is told to the application, fenced or not: a fenced node may have
+              // come to own it after it stopped serving, so its onRelease is the one record of letting go.
+              shards: context.requests[0] ? toRelease(context, context.requests[0].shards) : [],
             }),
             onDone: {
               target: 'serving',
