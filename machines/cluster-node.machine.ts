@@ -28,6 +28,7 @@ import type { DomainEvent } from '../src/domain/events.js';
 import { type ClusterState, initialClusterState } from '../src/domain/state.js';
 import type { NodeId, NodeStatus, Term } from '../src/domain/values.js';
 import type { Heartbeat, LeaseRecord, OperatorCommand } from '../src/protocol/messages.js';
+import { type Hearing, initialHearing, type LinkStatus } from './hearing.js';
 import type { ReleaseRequest } from './hosting.js';
 import { type LeadershipReport, leadershipMachine } from './leadership.machine.js';
 import { type LifecycleProposal, nodeLifecycleMachine } from './node-lifecycle.machine.js';
@@ -39,8 +40,10 @@ import {
   applyCommitted,
   decideQueued,
   dropPending,
+  enqueueFailure,
   enqueueProposal,
   heartbeatOf,
+  noteConnection,
   proposalOf,
   queueCompaction,
   type RootEffect,
@@ -111,6 +114,8 @@ export interface ClusterNodeContext {
   readonly tracked: Readonly<Record<NodeId, NodeStatus>>;
   /** Consecutive failed commits of the current batch. */
   readonly failures: number;
+  /** Whether this node could hear heartbeats, and since when: a deaf judge fails nobody. */
+  readonly hearing: Hearing;
 }
 
 export type ClusterNodeEvent =
@@ -130,6 +135,8 @@ export type ClusterNodeEvent =
     }
   /** A leader asks this node to release shards (the old owner's side of a hand-off). */
   | ({ readonly type: 'RELEASE_REQUESTED'; readonly at: number } & ReleaseRequest)
+  /** The transport connection changed (reported by the runtime). */
+  | { readonly type: 'CONNECTION'; readonly at: number; readonly status: LinkStatus }
   /** The application reports this node's load; it travels in the next heartbeats. */
   | { readonly type: 'REPORT_LOAD'; readonly at: number; readonly load: number }
   /** Give up leadership (before draining or stopping); the node keeps running. */
@@ -291,6 +298,9 @@ export const clusterNodeMachine = setup({
       highestTerm: Math.max(context.highestTerm, p.lease?.term ?? 0),
     })),
     setLoad: assign((_, p: { load: number }) => ({ load: p.load })),
+    noteConnection: enqueueActions(({ context, enqueue, system }, p: { at: number; status: LinkStatus }) =>
+      perform(enqueue, system, noteConnection(context, p)),
+    ),
     routeHeartbeat: enqueueActions(({ context, enqueue, system }, p: { at: number; heartbeat: Heartbeat }) =>
       perform(enqueue, system, routeHeartbeat(context, p)),
     ),
@@ -326,6 +336,10 @@ export const clusterNodeMachine = setup({
     ),
     enqueueProposal: assign(({ context }, p: { proposal: Proposal; at: number }) =>
       enqueueProposal(context, p),
+    ),
+    /** Queued only if the judge could hear the node for a full timeout; else it proposes again later. */
+    enqueueFailure: assign(({ context }, p: LifecycleProposal & { type: 'PROPOSE_FAILED' }) =>
+      enqueueFailure(context, p),
     ),
     decideQueued: enqueueActions(({ context, enqueue, system }) =>
       perform(enqueue, system, decideQueued(context)),
@@ -369,6 +383,7 @@ export const clusterNodeMachine = setup({
     pending: null,
     tracked: {},
     failures: 0,
+    hearing: initialHearing(input.now),
   }),
   entry: 'spawnChildren',
   on: {
@@ -378,6 +393,7 @@ export const clusterNodeMachine = setup({
     HEARTBEAT: { actions: { type: 'routeHeartbeat', params: ({ event }) => event } },
     RELEASE_REQUESTED: { actions: 'forwardToShardHost' },
     REPORT_LOAD: { actions: { type: 'setLoad', params: ({ event }) => event } },
+    CONNECTION: { actions: { type: 'noteConnection', params: ({ event }) => event } },
   },
   states: {
     role: {
@@ -423,9 +439,7 @@ export const clusterNodeMachine = setup({
               { actions: { type: 'adoptTopology', params: ({ event }) => event } },
             ],
             PROPOSE_JOIN: { actions: { type: 'enqueueProposal', params: ({ event }) => proposalOf(event) } },
-            PROPOSE_FAILED: {
-              actions: { type: 'enqueueProposal', params: ({ event }) => proposalOf(event) },
-            },
+            PROPOSE_FAILED: { actions: { type: 'enqueueFailure', params: ({ event }) => event } },
             PROPOSE_REBALANCE: {
               actions: { type: 'enqueueProposal', params: ({ event }) => proposalOf(event) },
             },

@@ -9,6 +9,7 @@ import { type ClusterState, retiredIncarnation } from '../src/domain/state.js';
 import type { NodeId, NodeStatus } from '../src/domain/values.js';
 import type { Heartbeat, OperatorCommand } from '../src/protocol/messages.js';
 import type { ClusterNodeContext, ClusterNodeEmitted, ClusterNodeTiming } from './cluster-node.machine.js';
+import { blindness, hearHeartbeat, type LinkStatus, noteLink } from './hearing.js';
 import type { LeadershipEvent } from './leadership.machine.js';
 import type { LifecycleProposal, NodeLifecycleEvent, NodeLifecycleInput } from './node-lifecycle.machine.js';
 import {
@@ -93,13 +94,26 @@ export function heartbeatOf(ctx: ClusterNodeContext): Heartbeat {
   };
 }
 
-/** A heartbeat goes to the lifecycle actor of its node, created on first contact. */
+/** Every lifecycle actor restarts its deadline from `at`: this node could not hear until then. */
+function restoreHearing(ctx: ClusterNodeContext, at: number): RootEffect[] {
+  return Object.keys(ctx.tracked).map((id) => ({
+    kind: 'send' as const,
+    to: lifecycleSystemId(id),
+    event: { type: 'HEARING_RESTORED' as const, at },
+  }));
+}
+
+/**
+ * A heartbeat goes to the lifecycle actor of its node, created on first contact. The first one heard
+ * after a gap (this node was paused or cut off) first restarts every deadline.
+ */
 export function routeHeartbeat(ctx: ClusterNodeContext, p: { at: number; heartbeat: Heartbeat }): RootStep {
   const hb = p.heartbeat;
+  const heard = hearHeartbeat(ctx.hearing, p.at, ctx.timing);
+  const effects: RootEffect[] = heard.restored ? restoreHearing(ctx, p.at) : [];
+  let patch: Partial<ClusterNodeContext> = { now: Math.max(ctx.now, p.at), hearing: heard.hearing };
   // A process of a member removed after it departed: fenced by its tombstone, never followed again.
-  if (hb.incarnation <= (retiredIncarnation(ctx.cluster, hb.nodeId) ?? -1)) return NOTHING;
-  const effects: RootEffect[] = [];
-  let patch: Partial<ClusterNodeContext> = { now: Math.max(ctx.now, p.at) };
+  if (hb.incarnation <= (retiredIncarnation(ctx.cluster, hb.nodeId) ?? -1)) return { patch, effects };
   if (!(hb.nodeId in ctx.tracked)) {
     const known = ctx.cluster.nodes[hb.nodeId];
     const status: NodeStatus = known ? known.status : 'Joining';
@@ -121,6 +135,32 @@ export function routeHeartbeat(ctx: ClusterNodeContext, p: { at: number; heartbe
     event: { type: 'HEARTBEAT', at: p.at, incarnation: hb.incarnation, weight: hb.weight, load: hb.load },
   });
   return { patch, effects };
+}
+
+/** The transport connection changed: coming back, every deadline restarts from now. */
+export function noteConnection(ctx: ClusterNodeContext, p: { at: number; status: LinkStatus }): RootStep {
+  const link = noteLink(ctx.hearing, p.at, p.status);
+  return {
+    patch: { hearing: link.hearing, now: Math.max(ctx.now, p.at) },
+    effects: link.restored ? restoreHearing(ctx, p.at) : [],
+  };
+}
+
+/** Whether the judge could hear enough to propose this failure (see {@link blindness}). */
+export function mayJudgeFailed(ctx: ClusterNodeContext, p: { nodeId: NodeId; at: number }): boolean {
+  return blindness(ctx.nodeId, ctx.hearing, p, ctx.timing) === null;
+}
+
+/**
+ * Queues a failure a lifecycle actor proposes, unless the judge was deaf when its deadline passed: the
+ * actor is then told to restart its deadline once this node hears again, and proposes anew after it.
+ */
+export function enqueueFailure(
+  ctx: ClusterNodeContext,
+  p: LifecycleProposal & { type: 'PROPOSE_FAILED' },
+): Partial<ClusterNodeContext> {
+  if (!mayJudgeFailed(ctx, p)) return {};
+  return enqueueProposal(ctx, proposalOf(p));
 }
 
 /**

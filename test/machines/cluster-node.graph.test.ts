@@ -49,6 +49,8 @@ const events = (s: AnyMachineSnapshot): EventObject[] => {
     { type: 'LEADERSHIP_LOST', at, term: 1, event: lost(at) },
     { type: 'RELEASE_REQUESTED', at, requestId: 'r', leader: 'n2', term: 1, shards: [0], version: 1 },
     { type: 'REPORT_LOAD', at, load: 3 },
+    { type: 'CONNECTION', at, status: 'disconnected' },
+    { type: 'CONNECTION', at, status: 'connected' },
     { type: 'COMMAND', at, requestId: 'q', command: { type: 'markNodeFailed', nodeId: 'nobody' } },
     { type: 'RESIGN', at },
     { type: 'STOP', at },

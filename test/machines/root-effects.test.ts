@@ -5,13 +5,17 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { ClusterNodeContext } from '../../machines/cluster-node.machine.js';
+import { initialHearing } from '../../machines/hearing.js';
 import type { Proposal } from '../../machines/proposals.js';
 import {
   adoptTopology,
   applyCommitted,
   decideQueued,
   dropPending,
+  enqueueFailure,
   enqueueProposal,
+  mayJudgeFailed,
+  noteConnection,
   proposalOf,
   type RootEffect,
   routeHeartbeat,
@@ -23,6 +27,8 @@ import type { NodeId, NodeInfo, NodeStatus } from '../../src/domain/values.js';
 import type { Heartbeat } from '../../src/protocol/messages.js';
 
 const timing = FAST_TIMING;
+/** Hearing since the context's start (100), last heard at `at`. */
+const heard = (at: number) => ({ connected: true, heardAt: at, since: 100 });
 
 function context(over: Partial<ClusterNodeContext> = {}): ClusterNodeContext {
   return {
@@ -43,6 +49,7 @@ function context(over: Partial<ClusterNodeContext> = {}): ClusterNodeContext {
     fenced: false,
     queue: [],
     pending: null,
+    hearing: initialHearing(100),
     tracked: {},
     failures: 0,
     ...over,
@@ -336,7 +343,7 @@ describe('routeHeartbeat', () => {
 
   it('creates the lifecycle actor of a node first heard, with the weight it announces, judging while leading', () => {
     const step = routeHeartbeat(context({ term: 2 }), { at: 250, heartbeat: hb() });
-    expect(step.patch).toEqual({ now: 250, tracked: { n2: 'Joining' } });
+    expect(step.patch).toEqual({ now: 250, tracked: { n2: 'Joining' }, hearing: heard(250) });
     expect(step.effects).toEqual([
       {
         kind: 'spawnLifecycle',
@@ -365,7 +372,7 @@ describe('routeHeartbeat', () => {
       heartbeat: hb({ load: 2 }),
     });
     expect(step).toEqual({
-      patch: { now: 260 },
+      patch: { now: 260, hearing: heard(260) },
       effects: [
         {
           kind: 'send',
@@ -383,7 +390,7 @@ describe('routeHeartbeat', () => {
       kind: 'spawnLifecycle',
       input: { nodeId: 'n2', status: 'Draining', incarnation: 2, judge: false },
     });
-    expect(step.patch).toEqual({ now: 270, tracked: { n2: 'Draining' } });
+    expect(step.patch).toEqual({ now: 270, tracked: { n2: 'Draining' }, hearing: heard(270) });
   });
 });
 
@@ -398,11 +405,14 @@ describe('routeHeartbeat and tombstones', () => {
       version: 0,
       load: 0,
     });
-    expect(routeHeartbeat(ctx, { at: 300, heartbeat: beat(3) })).toEqual({ patch: {}, effects: [] });
-    expect(routeHeartbeat(ctx, { at: 300, heartbeat: beat(2) })).toEqual({ patch: {}, effects: [] });
+    // Still proof that this node hears: only the hearing is noted.
+    const ignored = { patch: { now: 300, hearing: heard(300) }, effects: [] };
+    expect(routeHeartbeat(ctx, { at: 300, heartbeat: beat(3) })).toEqual(ignored);
+    expect(routeHeartbeat(ctx, { at: 300, heartbeat: beat(2) })).toEqual(ignored);
     expect(routeHeartbeat(ctx, { at: 300, heartbeat: beat(4) }).patch).toEqual({
       now: 300,
       tracked: { n2: 'Joining' },
+      hearing: heard(300),
     });
   });
 });
@@ -472,5 +482,84 @@ describe('proposalOf', () => {
         command: { type: 'markNodeFailed', nodeId: 'n2' },
       }).proposal,
     ).toEqual({ kind: 'failed', nodeId: 'n2', incarnation: null, lastSeen: 0, source: { requestId: 'r2' } });
+  });
+});
+
+describe('a deaf judge fails nobody', () => {
+  const beat = (nodeId: NodeId): Heartbeat => ({
+    nodeId,
+    incarnation: 1,
+    weight: 1,
+    status: 'Active',
+    version: 0,
+    load: 0,
+  });
+  const leading = (over: Partial<ClusterNodeContext> = {}) =>
+    context({ term: 2, fenced: true, tracked: { n1: 'Active', n2: 'Active', n3: 'Active' }, ...over });
+  const restored = (at: number) =>
+    ['n1', 'n2', 'n3'].map((id) => ({
+      kind: 'send',
+      to: `lifecycle-${id}`,
+      event: { type: 'HEARING_RESTORED', at },
+    }));
+
+  it('a judge never declares itself failed', () => {
+    const at = 100 + timing.failureTimeoutMs;
+    const ctx = leading({ hearing: { connected: true, heardAt: at - 10, since: 100 } });
+    expect(mayJudgeFailed(ctx, { nodeId: 'n1', at })).toBe(false);
+    expect(mayJudgeFailed(ctx, { nodeId: 'n2', at })).toBe(true);
+  });
+
+  it('queues the failure a hearing judge proposes, and drops the one a deaf judge proposes', () => {
+    const at = 100 + timing.failureTimeoutMs;
+    const failed = { type: 'PROPOSE_FAILED' as const, nodeId: 'n2', incarnation: 1, lastSeen: 100, at };
+    const hearing = leading({ hearing: { connected: true, heardAt: at - 10, since: 100 } });
+    expect(enqueueFailure(hearing, failed).queue).toEqual([proposalOf(failed).proposal]);
+    expect(enqueueFailure(leading(), failed)).toEqual({});
+  });
+
+  it('a judge that heard nothing (not even itself) shortly before the deadline may not propose the failure', () => {
+    const at = 100 + timing.failureTimeoutMs;
+    const ctx = leading({
+      hearing: { connected: true, heardAt: at - 2 * timing.heartbeatIntervalMs, since: 100 },
+    });
+    expect(mayJudgeFailed(ctx, { nodeId: 'n2', at })).toBe(false);
+    const hearing = { connected: true, heardAt: at - timing.heartbeatIntervalMs, since: 100 };
+    expect(mayJudgeFailed(leading({ hearing }), { nodeId: 'n2', at })).toBe(true);
+  });
+
+  it('the first heartbeat after a gap (a pause) restarts every deadline from its arrival', () => {
+    const ctx = leading({ hearing: { connected: true, heardAt: 100, since: 100 } });
+    const at = 100 + 2 * timing.heartbeatIntervalMs;
+    const step = routeHeartbeat(ctx, { at, heartbeat: beat('n2') });
+    expect(step.effects.slice(0, 3)).toEqual(restored(at));
+    expect(step.patch.hearing).toEqual({ connected: true, heardAt: at, since: at });
+    // A deadline passed within a timeout of hearing again is not judged.
+    const after = { ...ctx, ...step.patch };
+    expect(mayJudgeFailed(after, { nodeId: 'n3', at: at + timing.failureTimeoutMs - 1 })).toBe(false);
+    const heardOn = { ...after, hearing: { ...after.hearing, heardAt: at + timing.failureTimeoutMs - 100 } };
+    expect(mayJudgeFailed(heardOn, { nodeId: 'n3', at: at + timing.failureTimeoutMs })).toBe(true);
+    // Heartbeats an interval apart are no gap.
+    const next = routeHeartbeat(after, { at: at + timing.heartbeatIntervalMs, heartbeat: beat('n2') });
+    expect(next.effects.map((e) => (e.kind === 'send' ? e.event.type : e.kind))).toEqual(['HEARTBEAT']);
+  });
+
+  it('while disconnected no failure is proposed; reconnected, every deadline restarts from then', () => {
+    const down = noteConnection(leading(), { at: 500, status: 'disconnected' });
+    expect(down.effects).toEqual([]);
+    const ctx = leading(down.patch);
+    expect(mayJudgeFailed(ctx, { nodeId: 'n2', at: 500 + timing.failureTimeoutMs })).toBe(false);
+    expect(noteConnection(ctx, { at: 600, status: 'reconnecting' }).effects).toEqual([]);
+    const up = noteConnection(ctx, { at: 3500, status: 'connected' });
+    expect(up.effects).toEqual(restored(3500));
+    const back = leading(up.patch);
+    expect(mayJudgeFailed(back, { nodeId: 'n2', at: 3500 + timing.failureTimeoutMs - 1 })).toBe(false);
+    // Heard its own heartbeats meanwhile: it may judge a full timeout after reconnecting.
+    const heardSince = leading({
+      hearing: { ...back.hearing, heardAt: 3500 + timing.failureTimeoutMs - 100 },
+    });
+    expect(mayJudgeFailed(heardSince, { nodeId: 'n2', at: 3500 + timing.failureTimeoutMs })).toBe(true);
+    // Already connected: nothing restarts.
+    expect(noteConnection(back, { at: 3600, status: 'connected' }).effects).toEqual([]);
   });
 });
