@@ -87,7 +87,7 @@ describe.skipIf(!natsServerAvailable())(
 
     beforeAll(async () => {
       server = await startNatsServer();
-      nodes = spawnNodes(['n1', 'n2', 'n3'], nodeArgs(server.url, cluster));
+      nodes = spawnNodes(['n1', 'n2', 'n3', 'n4', 'n5'], nodeArgs(server.url, cluster));
     });
 
     afterAll(async () => {
