@@ -37,7 +37,15 @@ export type CheckedInvariant =
   /** A shard released by its owner moves on; it is not left owned-but-unserved. */
   | 'released-shards-move'
   /** An event or state the history cannot have produced (malformed, out of range). */
-  | 'event-fits-state';
+  | 'event-fits-state'
+  /**
+   * No failure judged by a blind judge: a NodeFailed decided at its `at` by its `origin` is valid only
+   * if the origin is not the failed node and could hear throughout (at − failureTimeout, at]: its
+   * process was up (`process` entries) and no `hearing` entry marked it unable (paused, cut off).
+   * Judged only for origins the history reports on. (An operator's markNodeFailed is not a judgement
+   * by silence; histories that contain one should not be read against this property.)
+   */
+  | 'failure-judged-blind';
 
 export const CHECKED_INVARIANTS: readonly CheckedInvariant[] = [
   'single-leader-per-term',
@@ -52,6 +60,7 @@ export const CHECKED_INVARIANTS: readonly CheckedInvariant[] = [
   'converges',
   'released-shards-move',
   'event-fits-state',
+  'failure-judged-blind',
 ];
 
 /** One broken invariant: which, when, and the observations that show it. */
@@ -218,6 +227,13 @@ class InvariantChecker implements Checker {
   readonly #running = new Set<NodeId>();
   readonly #everRunning = new Set<NodeId>();
 
+  // hearing: per node, the stretches during which it could not hear (end null: still deaf)
+  readonly #failureTimeout: number;
+  readonly #deaf = new Map<
+    NodeId,
+    { up: boolean; reasons: number; spans: { from: number; to: number | null }[] }
+  >();
+
   // liveness
   #quietSince: number | null = null;
   #lastConvergedEval = Number.NEGATIVE_INFINITY;
@@ -229,6 +245,7 @@ class InvariantChecker implements Checker {
     this.#window = config.recoveryWindowMs ?? defaultRecoveryWindowMs(config.timing);
     this.#bound = config.convergenceBoundMs ?? defaultConvergenceBoundMs(config.timing, config.shardCount);
     this.#keep = config.keepPerInvariant ?? 20;
+    this.#failureTimeout = config.timing.failureTimeoutMs;
   }
 
   get violations(): readonly Violation[] {
@@ -282,7 +299,12 @@ class InvariantChecker implements Checker {
       case 'handoff':
         this.#onHandoff(entry);
         break;
+      case 'hearing':
+        this.#hearing(entry.nodeId, entry.able, entry.at);
+        break;
       case 'process':
+        // A process that is not up hears nothing; a new one starts able to hear.
+        this.#hearing(entry.nodeId, entry.up, entry.at, true);
         if (entry.up) {
           this.#running.add(entry.nodeId);
           this.#everRunning.add(entry.nodeId);
@@ -349,10 +371,59 @@ class InvariantChecker implements Checker {
 
   // ---- events -----------------------------------------------------------------------------------------
 
+  /**
+   * A node's process started or stopped (`process`), or a reason to be deaf (a pause, a cut) began or
+   * ended (`able`). It is deaf while its process is not up or some reason holds; before its first
+   * start it could not hear. A node the history says nothing about is not judged.
+   */
+  #hearing(nodeId: NodeId, able: boolean, at: number, process = false): void {
+    let d = this.#deaf.get(nodeId);
+    if (d === undefined) {
+      d = { up: !process || !able, reasons: 0, spans: [] };
+      if (process && able) d.spans.push({ from: Number.NEGATIVE_INFINITY, to: at });
+      this.#deaf.set(nodeId, d);
+    }
+    const wasDeaf = !d.up || d.reasons > 0;
+    if (process) {
+      d.up = able;
+      // A new process carries no pause or cut of the old one.
+      d.reasons = 0;
+    } else d.reasons = Math.max(0, d.reasons + (able ? -1 : 1));
+    const deaf = !d.up || d.reasons > 0;
+    if (!wasDeaf && deaf) d.spans.push({ from: at, to: null });
+    if (wasDeaf && !deaf) {
+      const open = d.spans.at(-1);
+      if (open && open.to === null) d.spans[d.spans.length - 1] = { from: open.from, to: at };
+    }
+    // Only the last failure timeout matters (events are observed within moments of their decision).
+    const horizon = at - 4 * this.#failureTimeout;
+    d.spans = d.spans.filter((x) => x.to === null || x.to > horizon);
+  }
+
+  #judgedBlind(e: DomainEvent & { type: 'NodeFailed' }, at: number): void {
+    if (e.nodeId === e.origin) {
+      this.#report('failure-judged-blind', at, `${e.origin} judged itself failed`, [e], e.id);
+      return;
+    }
+    const d = this.#deaf.get(e.origin);
+    if (d === undefined) return;
+    const from = e.at - this.#failureTimeout;
+    const blind = d.spans.find((s) => s.from <= e.at && (s.to === null || s.to > from));
+    if (blind === undefined) return;
+    this.#report(
+      'failure-judged-blind',
+      at,
+      `${e.origin} judged ${e.nodeId} failed at ${e.at} although it could not hear from ${blind.from} to ${blind.to ?? 'then'} (within the failure timeout of ${this.#failureTimeout} ms before)`,
+      [e, blind],
+      e.id,
+    );
+  }
+
   #onEvent(e: DomainEvent, at: number): void {
     if (this.#seenEvents.has(e.id)) return;
     this.#seenEvents.add(e.id);
     this.#events++;
+    if (e.type === 'NodeFailed') this.#judgedBlind(e, at);
     switch (e.type) {
       case 'LeaderElected': {
         this.#elections++;

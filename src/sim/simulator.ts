@@ -12,14 +12,29 @@ import type { NodeId } from '../domain/values.js';
 import { Rng } from './random.js';
 import { type FaultCounts, SimHarness } from './sim-harness.js';
 
-/** Fault families a run may draw from. `churn` is joins and graceful leaves. */
-export type FaultKind = 'crash' | 'pause' | 'isolate' | 'delay' | 'drop' | 'churn';
-export const FAULT_KINDS: readonly FaultKind[] = ['crash', 'pause', 'isolate', 'delay', 'drop', 'churn'];
+/**
+ * Fault families a run may draw from. `churn` is joins and graceful leaves; `outage` cuts every node
+ * off the store at once, the leader included (a store restart); `stall` pauses the leader so that it
+ * resumes just after its renew deadline.
+ */
+export type FaultKind = 'crash' | 'pause' | 'isolate' | 'delay' | 'drop' | 'churn' | 'outage' | 'stall';
+export const FAULT_KINDS: readonly FaultKind[] = [
+  'crash',
+  'pause',
+  'isolate',
+  'delay',
+  'drop',
+  'churn',
+  'outage',
+  'stall',
+];
+/** The fault families before `outage` and `stall`: the seeds of older reproductions draw from these. */
+export const CLASSIC_FAULT_KINDS: readonly FaultKind[] = FAULT_KINDS.slice(0, 6);
 
 /** One scheduled fault. `at` counts from the moment the initial cluster is up. */
 export interface FaultAction {
   readonly at: number;
-  readonly kind: 'crash' | 'pause' | 'isolate' | 'delay' | 'drop' | 'join' | 'leave';
+  readonly kind: 'crash' | 'pause' | 'isolate' | 'delay' | 'drop' | 'join' | 'leave' | 'outage' | 'stall';
   readonly node: NodeId;
   /** How long the fault lasts (crash: time until the restart). */
   readonly forMs: number;
@@ -103,6 +118,14 @@ export function generateSchedule(o: SimulationOptions): FaultAction[] {
       case 'isolate':
         out.push({ at: t, kind, node, forMs: rng.int(500, 8_000) });
         break;
+      case 'outage':
+        // Every node; `node` is only a label. From a blip to well past the failure timeout.
+        out.push({ at: t, kind, node, forMs: rng.int(300, 6_000) });
+        break;
+      case 'stall':
+        // The leader, whoever it is then; `amount` is how far past its renew deadline it resumes.
+        out.push({ at: t, kind, node, forMs: 0, amount: rng.int(1, 300) });
+        break;
       case 'delay':
         out.push({ at: t, kind, node, forMs: rng.int(1_000, 8_000), amount: rng.int(20, 400) });
         break;
@@ -184,9 +207,9 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationRes
       }
       while (i < schedule.length && schedule[i]!.at <= elapsed) {
         const a = schedule[i++]!;
-        if (await apply(h, a, faulted, leaving, maxFaulted, o.nodes)) {
+        if (await apply(h, a, faulted, leaving, maxFaulted, o.nodes, endings)) {
           applied++;
-          if (a.forMs > 0 && a.kind !== 'join' && a.kind !== 'leave') {
+          if (a.forMs > 0 && a.kind !== 'join' && a.kind !== 'leave' && a.kind !== 'outage') {
             faulted.set(a.node, a.kind);
             endings.push({ at: a.at + a.forMs, node: a.node, kind: a.kind });
           }
@@ -245,6 +268,9 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationRes
   return { ...result, wallMs: performance.now() - wall0 };
 }
 
+/** The key of a store outage in the map of faulted nodes: it faults every node. */
+const OUTAGE = '*outage';
+
 async function apply(
   h: SimHarness,
   a: FaultAction,
@@ -252,11 +278,31 @@ async function apply(
   leaving: Set<NodeId>,
   maxFaulted: number,
   nodes: number,
+  endings: Ending[],
 ): Promise<boolean> {
   const running = h.running();
   if (a.kind === 'join') {
     if (running.includes(a.node)) return false;
     await h.add(a.node, { wait: false });
+    return true;
+  }
+  if (faulted.has(OUTAGE)) return false;
+  if (a.kind === 'outage') {
+    // Whole-cluster: only on an otherwise undisturbed cluster, so that healing one fault ends no other.
+    if (faulted.size > 0) return false;
+    await h.outage();
+    faulted.set(OUTAGE, 'outage');
+    endings.push({ at: a.at + a.forMs, node: OUTAGE, kind: 'outage' });
+    return true;
+  }
+  if (a.kind === 'stall') {
+    const leader = h.leader();
+    if (leader === null || faulted.has(leader) || leaving.has(leader) || faulted.size >= maxFaulted)
+      return false;
+    const stalled = await h.stallLeader(a.amount ?? 1);
+    if (stalled === null) return false;
+    faulted.set(stalled.nodeId, 'pause');
+    endings.push({ at: a.at + stalled.forMs, node: stalled.nodeId, kind: 'pause' });
     return true;
   }
   if (!running.includes(a.node) || faulted.has(a.node) || leaving.has(a.node)) return false;
@@ -294,6 +340,9 @@ async function end(h: SimHarness, e: Ending): Promise<void> {
       return;
     case 'pause':
       await h.resume(e.node);
+      return;
+    case 'outage':
+      await h.endOutage();
       return;
     case 'isolate':
     case 'delay':

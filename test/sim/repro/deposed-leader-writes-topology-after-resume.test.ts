@@ -1,5 +1,5 @@
 import { expect, it } from 'vitest';
-import { FAULT_KINDS, runSimulation } from '../../../src/sim/simulator.js';
+import { CLASSIC_FAULT_KINDS, runSimulation } from '../../../src/sim/simulator.js';
 
 // A leader paused for longer than its lease (n3, term 11, paused 1033063 → 1037047) is replaced by
 // n4 (term 62), which commits revision 34. On resuming, n3 writes revision 35 stamped with its old
@@ -11,6 +11,6 @@ import { FAULT_KINDS, runSimulation } from '../../../src/sim/simulator.js';
 // Replay: aether simulate --nodes 5 --seed 181 --duration 2m --faults crash,pause,isolate,delay,drop,churn
 // Fixed: a leader that sees a newer term's topology steps down, and never commits over a newer term.
 it('accepts no topology write of a deposed term (seed 181)', async () => {
-  const r = await runSimulation({ nodes: 5, seed: 181, durationMs: 120_000, faults: FAULT_KINDS });
+  const r = await runSimulation({ nodes: 5, seed: 181, durationMs: 120_000, faults: CLASSIC_FAULT_KINDS });
   expect(r.violations.filter((v) => v.invariant === 'stale-term-fenced')).toEqual([]);
 }, 60_000);

@@ -1,5 +1,5 @@
 import { expect, it } from 'vitest';
-import { FAULT_KINDS, runSimulation } from '../../../src/sim/simulator.js';
+import { CLASSIC_FAULT_KINDS, runSimulation } from '../../../src/sim/simulator.js';
 
 // An old owner whose committed view lags the leader's (here j1 runs with a 300 ms delay) answers a
 // hand-off request for a plan it has not seen yet: it releases the shards (onRelease), and on its
@@ -10,6 +10,6 @@ import { FAULT_KINDS, runSimulation } from '../../../src/sim/simulator.js';
 // (also seeds 872, 136, 142, 200).
 // Fixed: a release remembers the plan's shard-map version; it is undone only by a view at least that new.
 it('never lets an old owner serve a shard again once it released it for a planned hand-off (seed 641)', async () => {
-  const r = await runSimulation({ nodes: 5, seed: 641, durationMs: 120_000, faults: FAULT_KINDS });
+  const r = await runSimulation({ nodes: 5, seed: 641, durationMs: 120_000, faults: CLASSIC_FAULT_KINDS });
   expect(r.violations.filter((v) => v.invariant === 'release-before-acquire')).toEqual([]);
 }, 60_000);

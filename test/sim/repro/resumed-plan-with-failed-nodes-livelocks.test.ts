@@ -1,5 +1,5 @@
 import { expect, it } from 'vitest';
-import { FAULT_KINDS, runSimulation } from '../../../src/sim/simulator.js';
+import { CLASSIC_FAULT_KINDS, runSimulation } from '../../../src/sim/simulator.js';
 
 // n1 leads a rebalance (plan n1-…-1973) when n2 and then n1 itself are marked Failed (t=1006913,
 // 1007000). n3 takes over and resumes the persisted plan, whose remaining moves now come from or go
@@ -12,7 +12,7 @@ import { FAULT_KINDS, runSimulation } from '../../../src/sim/simulator.js';
 // nothing pauses before the next.
 // Replay: aether simulate --nodes 5 --seed 1003 --duration 2m --faults crash,pause,isolate,delay,drop,churn
 it('a new leader closes or re-plans a resumed plan whose nodes failed meanwhile (seed 1003)', async () => {
-  const r = await runSimulation({ nodes: 5, seed: 1003, durationMs: 120_000, faults: FAULT_KINDS });
+  const r = await runSimulation({ nodes: 5, seed: 1003, durationMs: 120_000, faults: CLASSIC_FAULT_KINDS });
   expect({ error: r.error, converges: r.violationCounts.converges ?? 0 }).toEqual({
     error: null,
     converges: 0,
