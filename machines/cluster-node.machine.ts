@@ -31,7 +31,11 @@ import type { Heartbeat, LeaseRecord, OperatorCommand } from '../src/protocol/me
 import { type Hearing, initialHearing, type LinkStatus } from './hearing.js';
 import type { ReleaseRequest } from './hosting.js';
 import { type LeadershipReport, leadershipMachine } from './leadership.machine.js';
-import { type LifecycleProposal, nodeLifecycleMachine } from './node-lifecycle.machine.js';
+import {
+  type FailedProposal,
+  type LifecycleProposal,
+  nodeLifecycleMachine,
+} from './node-lifecycle.machine.js';
 import { type Batch, eligibleToLead, type Proposal } from './proposals.js';
 import { type RebalancingProposal, rebalancingMachine } from './rebalancing.machine.js';
 import {
@@ -116,6 +120,11 @@ export interface ClusterNodeContext {
   readonly failures: number;
   /** Whether this node could hear heartbeats, and since when: a deaf judge fails nobody. */
   readonly hearing: Hearing;
+  /**
+   * Failures proposed at a deadline, held until a heartbeat heard after it shows that this node could
+   * hear then (a paused judge's timers fire before its inbox is read).
+   */
+  readonly heldFailures: readonly FailedProposal[];
 }
 
 export type ClusterNodeEvent =
@@ -338,9 +347,7 @@ export const clusterNodeMachine = setup({
       enqueueProposal(context, p),
     ),
     /** Queued only if the judge could hear the node for a full timeout; else it proposes again later. */
-    enqueueFailure: assign(({ context }, p: LifecycleProposal & { type: 'PROPOSE_FAILED' }) =>
-      enqueueFailure(context, p),
-    ),
+    enqueueFailure: assign(({ context }, p: FailedProposal) => enqueueFailure(context, p)),
     decideQueued: enqueueActions(({ context, enqueue, system }) =>
       perform(enqueue, system, decideQueued(context)),
     ),
@@ -384,6 +391,7 @@ export const clusterNodeMachine = setup({
     tracked: {},
     failures: 0,
     hearing: initialHearing(input.now),
+    heldFailures: [],
   }),
   entry: 'spawnChildren',
   on: {

@@ -89,6 +89,9 @@ export type LifecycleProposal =
       readonly at: number;
     };
 
+/** A judge's proposal that a node failed. */
+export type FailedProposal = Extract<LifecycleProposal, { type: 'PROPOSE_FAILED' }>;
+
 const lifecycle = setup({
   types: {
     context: {} as NodeLifecycleContext,

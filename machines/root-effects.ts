@@ -11,7 +11,12 @@ import type { Heartbeat, OperatorCommand } from '../src/protocol/messages.js';
 import type { ClusterNodeContext, ClusterNodeEmitted, ClusterNodeTiming } from './cluster-node.machine.js';
 import { blindness, hearHeartbeat, type LinkStatus, noteLink } from './hearing.js';
 import type { LeadershipEvent } from './leadership.machine.js';
-import type { LifecycleProposal, NodeLifecycleEvent, NodeLifecycleInput } from './node-lifecycle.machine.js';
+import type {
+  FailedProposal,
+  LifecycleProposal,
+  NodeLifecycleEvent,
+  NodeLifecycleInput,
+} from './node-lifecycle.machine.js';
 import {
   type Batch,
   decideBatch,
@@ -111,7 +116,11 @@ export function routeHeartbeat(ctx: ClusterNodeContext, p: { at: number; heartbe
   const hb = p.heartbeat;
   const heard = hearHeartbeat(ctx.hearing, p.at, ctx.timing);
   const effects: RootEffect[] = heard.restored ? restoreHearing(ctx, p.at) : [];
-  let patch: Partial<ClusterNodeContext> = { now: Math.max(ctx.now, p.at), hearing: heard.hearing };
+  let patch: Partial<ClusterNodeContext> = {
+    now: Math.max(ctx.now, p.at),
+    hearing: heard.hearing,
+    ...settleHeldFailures(ctx, hb.nodeId, p.at, heard.restored),
+  };
   // A process of a member removed after it departed: fenced by its tombstone, never followed again.
   if (hb.incarnation <= (retiredIncarnation(ctx.cluster, hb.nodeId) ?? -1)) return { patch, effects };
   if (!(hb.nodeId in ctx.tracked)) {
@@ -137,11 +146,39 @@ export function routeHeartbeat(ctx: ClusterNodeContext, p: { at: number; heartbe
   return { patch, effects };
 }
 
+/**
+ * A heartbeat from `from` heard at `at` settles the held failures: the node that spoke is not failed;
+ * after a gap (`restored`) none is, since the judge could not hear at their deadlines; otherwise those
+ * whose deadline has passed are confirmed — this node heard without a gap across it — and queued.
+ */
+function settleHeldFailures(
+  ctx: ClusterNodeContext,
+  from: NodeId,
+  at: number,
+  restored: boolean,
+): Partial<ClusterNodeContext> {
+  if (ctx.heldFailures.length === 0) return {};
+  if (restored) return { heldFailures: [] };
+  const held = ctx.heldFailures.filter((c) => c.nodeId !== from);
+  const due = ctx.term === null ? [] : held.filter((c) => c.at <= at);
+  let queue = ctx.queue;
+  for (const c of due) queue = enqueueProposal({ ...ctx, queue }, proposalOf(c)).queue ?? queue;
+  return {
+    heldFailures: held.filter((c) => !due.includes(c)),
+    ...(queue !== ctx.queue ? { queue } : {}),
+  };
+}
+
 /** The transport connection changed: coming back, every deadline restarts from now. */
 export function noteConnection(ctx: ClusterNodeContext, p: { at: number; status: LinkStatus }): RootStep {
   const link = noteLink(ctx.hearing, p.at, p.status);
   return {
-    patch: { hearing: link.hearing, now: Math.max(ctx.now, p.at) },
+    patch: {
+      hearing: link.hearing,
+      now: Math.max(ctx.now, p.at),
+      // Failures held for confirmation cannot be confirmed by a node that cannot hear.
+      ...(link.hearing.connected || ctx.heldFailures.length === 0 ? {} : { heldFailures: [] }),
+    },
     effects: link.restored ? restoreHearing(ctx, p.at) : [],
   };
 }
@@ -152,15 +189,16 @@ export function mayJudgeFailed(ctx: ClusterNodeContext, p: { nodeId: NodeId; at:
 }
 
 /**
- * Queues a failure a lifecycle actor proposes, unless the judge was deaf when its deadline passed: the
- * actor is then told to restart its deadline once this node hears again, and proposes anew after it.
+ * Holds a failure a lifecycle actor proposes until a heartbeat heard after its deadline confirms that
+ * this node could hear then (see `settleHeldFailures`); drops it if the judge was already deaf. A
+ * dropped proposal comes again: the actor restarts its deadline once this node hears again.
  */
-export function enqueueFailure(
-  ctx: ClusterNodeContext,
-  p: LifecycleProposal & { type: 'PROPOSE_FAILED' },
-): Partial<ClusterNodeContext> {
+export function enqueueFailure(ctx: ClusterNodeContext, p: FailedProposal): Partial<ClusterNodeContext> {
   if (!mayJudgeFailed(ctx, p)) return {};
-  return enqueueProposal(ctx, proposalOf(p));
+  return {
+    heldFailures: [...ctx.heldFailures.filter((c) => c.nodeId !== p.nodeId), p],
+    now: Math.max(ctx.now, p.at),
+  };
 }
 
 /**
@@ -307,7 +345,7 @@ export function startLeading(ctx: ClusterNodeContext): RootStep {
 /** Leading ends: the rebalancer stops, the lifecycle actors stop judging. */
 export function stopLeading(ctx: ClusterNodeContext): RootStep {
   return {
-    patch: { term: null, fenced: false, queue: [], pending: null, failures: 0 },
+    patch: { term: null, fenced: false, queue: [], pending: null, failures: 0, heldFailures: [] },
     effects: [
       { kind: 'stop', id: REBALANCER_SYSTEM_ID },
       ...Object.keys(ctx.tracked).map((id) => ({

@@ -50,6 +50,7 @@ function context(over: Partial<ClusterNodeContext> = {}): ClusterNodeContext {
     queue: [],
     pending: null,
     hearing: initialHearing(100),
+    heldFailures: [],
     tracked: {},
     failures: 0,
     ...over,
@@ -510,12 +511,48 @@ describe('a deaf judge fails nobody', () => {
     expect(mayJudgeFailed(ctx, { nodeId: 'n2', at })).toBe(true);
   });
 
-  it('queues the failure a hearing judge proposes, and drops the one a deaf judge proposes', () => {
+  const failedAt = (at: number, nodeId = 'n2') => ({
+    type: 'PROPOSE_FAILED' as const,
+    nodeId,
+    incarnation: 1,
+    lastSeen: at - timing.failureTimeoutMs,
+    at,
+  });
+
+  it('drops the failure a deaf judge proposes', () => {
+    expect(enqueueFailure(leading(), failedAt(100 + timing.failureTimeoutMs))).toEqual({});
+  });
+
+  it('holds the failure a hearing judge proposes, and queues it once a heartbeat after the deadline confirms it heard', () => {
     const at = 100 + timing.failureTimeoutMs;
-    const failed = { type: 'PROPOSE_FAILED' as const, nodeId: 'n2', incarnation: 1, lastSeen: 100, at };
     const hearing = leading({ hearing: { connected: true, heardAt: at - 10, since: 100 } });
-    expect(enqueueFailure(hearing, failed).queue).toEqual([proposalOf(failed).proposal]);
-    expect(enqueueFailure(leading(), failed)).toEqual({});
+    const held = { ...hearing, ...enqueueFailure(hearing, failedAt(at)) };
+    expect(held.heldFailures).toEqual([failedAt(at)]);
+    expect(held.queue).toEqual([]);
+    const step = routeHeartbeat(held, { at: at + 100, heartbeat: beat('n3') });
+    expect(step.patch.queue).toEqual([proposalOf(failedAt(at)).proposal]);
+    expect(step.patch.heldFailures).toEqual([]);
+  });
+
+  it('a paused judge whose deadline timer fired late confirms nothing: the gap drops the held failure', () => {
+    const at = 100 + timing.failureTimeoutMs;
+    // Paused from just before the deadline: the timer fired on resuming, before the inbox was read.
+    const hearing = leading({ hearing: { connected: true, heardAt: at - 140, since: 100 } });
+    const held = { ...hearing, ...enqueueFailure(hearing, failedAt(at)) };
+    const step = routeHeartbeat(held, { at: at + 1500, heartbeat: beat('n3') });
+    expect(step.patch.heldFailures).toEqual([]);
+    expect(step.patch.queue).toBeUndefined();
+    expect(step.effects.slice(0, 3)).toEqual(restored(at + 1500));
+  });
+
+  it('a heartbeat of the node held failed drops the failure; a disconnection drops every held one', () => {
+    const at = 100 + timing.failureTimeoutMs;
+    const hearing = leading({ hearing: { connected: true, heardAt: at - 10, since: 100 } });
+    const held = { ...hearing, ...enqueueFailure(hearing, failedAt(at)) };
+    const spoke = routeHeartbeat(held, { at: at + 100, heartbeat: beat('n2') });
+    expect(spoke.patch.heldFailures).toEqual([]);
+    expect(spoke.patch.queue).toBeUndefined();
+    expect(noteConnection(held, { at: at + 1, status: 'disconnected' }).patch.heldFailures).toEqual([]);
   });
 
   it('a judge that heard nothing (not even itself) shortly before the deadline may not propose the failure', () => {
