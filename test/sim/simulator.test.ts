@@ -23,7 +23,17 @@ describe('the simulator', () => {
     expect(generateSchedule({ ...o, seed: 3 })).toEqual(generateSchedule({ ...o, seed: 3 }));
     expect(generateSchedule({ ...o, seed: 3 })).not.toEqual(generateSchedule({ ...o, seed: 4 }));
     const kinds = new Set(generateSchedule({ ...o, seed: 3 }).map((a) => a.kind));
-    expect([...kinds].sort()).toEqual(['crash', 'delay', 'drop', 'isolate', 'join', 'leave', 'pause']);
+    expect([...kinds].sort()).toEqual([
+      'crash',
+      'delay',
+      'drop',
+      'isolate',
+      'join',
+      'leave',
+      'outage',
+      'pause',
+      'stall',
+    ]);
   });
 
   // A fixed set of seeds under every kind of fault: each must keep every invariant.
