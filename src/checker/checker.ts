@@ -40,10 +40,13 @@ export type CheckedInvariant =
   | 'event-fits-state'
   /**
    * No failure judged by a blind judge: a NodeFailed decided at its `at` by its `origin` is valid only
-   * if the origin is not the failed node and could hear throughout (at − failureTimeout, at]: its
-   * process was up (`process` entries) and no `hearing` entry marked it unable (paused, cut off).
-   * Judged only for origins the history reports on. (An operator's markNodeFailed is not a judgement
-   * by silence; histories that contain one should not be read against this property.)
+   * if the origin is not the failed node, could hear throughout (at − failureTimeout, at] — its process
+   * was up (`process` entries) and not cut off from the transport (`hearing` entries, `cut`) — and was
+   * not paused at `at` (its deadline passed before it could read what waited in its inbox). A
+   * NodeFailed decided together with the NodeJoined of a newer incarnation (a rejoin) is evidence, not
+   * a judgement by silence, and is not judged. Judged only for origins the history reports on. (An
+   * operator's markNodeFailed is not a judgement by silence either; histories that contain one should
+   * not be read against this property.)
    */
   | 'failure-judged-blind';
 
@@ -174,6 +177,21 @@ export function createChecker(config: CheckerConfig): Checker {
   return new InvariantChecker(config);
 }
 
+/** A stretch of time; `to: null` while it lasts. */
+interface Span {
+  readonly from: number;
+  readonly to: number | null;
+}
+
+/** Opens or closes the last span of `spans` as a condition starts or stops holding at `at`. */
+function track(spans: Span[], was: boolean, is: boolean, at: number): void {
+  if (!was && is) spans.push({ from: at, to: null });
+  if (was && !is) {
+    const open = spans.at(-1);
+    if (open && open.to === null) spans[spans.length - 1] = { from: open.from, to: at };
+  }
+}
+
 class InvariantChecker implements Checker {
   readonly #window: number;
   readonly #bound: number;
@@ -231,8 +249,9 @@ class InvariantChecker implements Checker {
   readonly #failureTimeout: number;
   readonly #deaf = new Map<
     NodeId,
-    { up: boolean; reasons: number; spans: { from: number; to: number | null }[] }
+    { up: boolean; cuts: number; pauses: number; deaf: Span[]; paused: Span[] }
   >();
+  #pendingFailure: { e: DomainEvent & { type: 'NodeFailed' }; at: number } | null = null;
 
   // liveness
   #quietSince: number | null = null;
@@ -300,11 +319,11 @@ class InvariantChecker implements Checker {
         this.#onHandoff(entry);
         break;
       case 'hearing':
-        this.#hearing(entry.nodeId, entry.able, entry.at);
+        this.#hearing(entry.nodeId, entry.able, entry.at, entry.why);
         break;
       case 'process':
         // A process that is not up hears nothing; a new one starts able to hear.
-        this.#hearing(entry.nodeId, entry.up, entry.at, true);
+        this.#hearing(entry.nodeId, entry.up, entry.at, 'process');
         if (entry.up) {
           this.#running.add(entry.nodeId);
           this.#everRunning.add(entry.nodeId);
@@ -325,6 +344,7 @@ class InvariantChecker implements Checker {
   }
 
   finish(at?: number): readonly Violation[] {
+    this.#failureSeen(null, at ?? this.#now);
     this.#judgeDeadlines(at ?? this.#now, true);
     return this.#violations;
   }
@@ -372,32 +392,48 @@ class InvariantChecker implements Checker {
   // ---- events -----------------------------------------------------------------------------------------
 
   /**
-   * A node's process started or stopped (`process`), or a reason to be deaf (a pause, a cut) began or
-   * ended (`able`). It is deaf while its process is not up or some reason holds; before its first
-   * start it could not hear. A node the history says nothing about is not judged.
+   * A node's process started or stopped (`process`), or a cut or a pause began or ended (`hearing`).
+   * Spans of two kinds are kept: deaf (not up, or cut off: what was sent meanwhile is lost to it) and
+   * paused (what was sent waits in its inbox). Before its first start a node could not hear; a node
+   * the history says nothing about is not judged.
    */
-  #hearing(nodeId: NodeId, able: boolean, at: number, process = false): void {
+  #hearing(nodeId: NodeId, able: boolean, at: number, why: 'process' | 'cut' | 'paused'): void {
     let d = this.#deaf.get(nodeId);
     if (d === undefined) {
-      d = { up: !process || !able, reasons: 0, spans: [] };
-      if (process && able) d.spans.push({ from: Number.NEGATIVE_INFINITY, to: at });
+      const started = why === 'process' && able;
+      d = { up: true, cuts: 0, pauses: 0, deaf: [], paused: [] };
+      if (started) d.deaf.push({ from: Number.NEGATIVE_INFINITY, to: at });
       this.#deaf.set(nodeId, d);
     }
-    const wasDeaf = !d.up || d.reasons > 0;
-    if (process) {
+    const wasDeaf = !d.up || d.cuts > 0;
+    const wasPaused = d.pauses > 0;
+    if (why === 'process') {
       d.up = able;
       // A new process carries no pause or cut of the old one.
-      d.reasons = 0;
-    } else d.reasons = Math.max(0, d.reasons + (able ? -1 : 1));
-    const deaf = !d.up || d.reasons > 0;
-    if (!wasDeaf && deaf) d.spans.push({ from: at, to: null });
-    if (wasDeaf && !deaf) {
-      const open = d.spans.at(-1);
-      if (open && open.to === null) d.spans[d.spans.length - 1] = { from: open.from, to: at };
-    }
+      d.cuts = 0;
+      d.pauses = 0;
+    } else if (why === 'cut') d.cuts = Math.max(0, d.cuts + (able ? -1 : 1));
+    else d.pauses = Math.max(0, d.pauses + (able ? -1 : 1));
+    track(d.deaf, wasDeaf, !d.up || d.cuts > 0, at);
+    track(d.paused, wasPaused, d.pauses > 0, at);
     // Only the last failure timeout matters (events are observed within moments of their decision).
     const horizon = at - 4 * this.#failureTimeout;
-    d.spans = d.spans.filter((x) => x.to === null || x.to > horizon);
+    d.deaf = d.deaf.filter((x) => x.to === null || x.to > horizon);
+    d.paused = d.paused.filter((x) => x.to === null || x.to > horizon);
+  }
+
+  /**
+   * A NodeFailed is judged once the next event shows it was not the first half of a rejoin (a newer
+   * incarnation admitted in the same decision fails the old one: evidence, not silence).
+   */
+  #failureSeen(e: DomainEvent | null, at: number): void {
+    const pending = this.#pendingFailure;
+    if (pending !== null) {
+      this.#pendingFailure = null;
+      const rejoin = e?.type === 'NodeJoined' && e.nodeId === pending.e.nodeId && e.at === pending.e.at;
+      if (!rejoin) this.#judgedBlind(pending.e, pending.at);
+    }
+    if (e?.type === 'NodeFailed') this.#pendingFailure = { e, at };
   }
 
   #judgedBlind(e: DomainEvent & { type: 'NodeFailed' }, at: number): void {
@@ -408,12 +444,15 @@ class InvariantChecker implements Checker {
     const d = this.#deaf.get(e.origin);
     if (d === undefined) return;
     const from = e.at - this.#failureTimeout;
-    const blind = d.spans.find((s) => s.from <= e.at && (s.to === null || s.to > from));
+    const deaf = d.deaf.find((s) => s.from <= e.at && (s.to === null || s.to > from));
+    const paused = d.paused.find((s) => s.from <= e.at && (s.to === null || s.to > e.at));
+    const blind = deaf ?? paused;
     if (blind === undefined) return;
+    const how = deaf ? 'could not hear' : 'was paused';
     this.#report(
       'failure-judged-blind',
       at,
-      `${e.origin} judged ${e.nodeId} failed at ${e.at} although it could not hear from ${blind.from} to ${blind.to ?? 'then'} (within the failure timeout of ${this.#failureTimeout} ms before)`,
+      `${e.origin} judged ${e.nodeId} failed at ${e.at} although it ${how} from ${blind.from} to ${blind.to ?? 'then'} (failure timeout ${this.#failureTimeout} ms)`,
       [e, blind],
       e.id,
     );
@@ -423,7 +462,7 @@ class InvariantChecker implements Checker {
     if (this.#seenEvents.has(e.id)) return;
     this.#seenEvents.add(e.id);
     this.#events++;
-    if (e.type === 'NodeFailed') this.#judgedBlind(e, at);
+    this.#failureSeen(e, at);
     switch (e.type) {
       case 'LeaderElected': {
         this.#elections++;

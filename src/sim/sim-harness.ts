@@ -334,7 +334,7 @@ export class SimHarness implements Harness {
     const nodeId = p.id;
     p.gate.pause();
     this.#disrupt(`pause ${nodeId}`);
-    this.#feed({ kind: 'hearing', at: this.now(), nodeId, able: false });
+    this.#feed({ kind: 'hearing', at: this.now(), nodeId, able: false, why: 'paused' });
   }
 
   /**
@@ -375,12 +375,12 @@ export class SimHarness implements Harness {
   #cutOff(nodeId: NodeId): void {
     if (this.#cut.has(nodeId)) return;
     this.#cut.add(nodeId);
-    this.#feed({ kind: 'hearing', at: this.now(), nodeId, able: false });
+    this.#feed({ kind: 'hearing', at: this.now(), nodeId, able: false, why: 'cut' });
   }
 
   #reconnected(nodeId: NodeId): void {
     if (!this.#cut.delete(nodeId)) return;
-    this.#feed({ kind: 'hearing', at: this.now(), nodeId, able: true });
+    this.#feed({ kind: 'hearing', at: this.now(), nodeId, able: true, why: 'cut' });
   }
 
   async resume(nodeId: NodeId): Promise<void> {
@@ -388,7 +388,7 @@ export class SimHarness implements Harness {
     if (!p?.up || !p.gate.paused) return;
     p.gate.resume();
     this.#restore(`pause ${nodeId}`);
-    this.#feed({ kind: 'hearing', at: this.now(), nodeId, able: true });
+    this.#feed({ kind: 'hearing', at: this.now(), nodeId, able: true, why: 'paused' });
   }
 
   async isolate(nodeId: NodeId): Promise<void> {

@@ -380,11 +380,17 @@ describe('failure-judged-blind: no failure judged by a blind judge', () => {
     },
   });
   const up = (at: number, nodeId: string): HistoryEntry => ({ kind: 'process', at, nodeId, up: true });
-  const hearing = (at: number, nodeId: string, able: boolean): HistoryEntry => ({
+  const hearing = (
+    at: number,
+    nodeId: string,
+    able: boolean,
+    why: 'cut' | 'paused' = 'cut',
+  ): HistoryEntry => ({
     kind: 'hearing',
     at,
     nodeId,
     able,
+    why,
   });
   const blind = (h: HistoryEntry[]) =>
     checkHistory(h, config).filter((v) => v.invariant === 'failure-judged-blind');
@@ -413,7 +419,7 @@ describe('failure-judged-blind: no failure judged by a blind judge', () => {
   });
 
   it('flags a verdict reached while paused, and one by a judge started less than a timeout before', () => {
-    expect(blind([up(0, 'a'), hearing(3000, 'a', false), failed(4000, 'a', 'b')])).toHaveLength(1);
+    expect(blind([up(0, 'a'), hearing(3000, 'a', false, 'paused'), failed(4000, 'a', 'b')])).toHaveLength(1);
     expect(blind([up(1000, 'a'), failed(1000 + T - 1, 'a', 'b')])).toHaveLength(1);
   });
 
@@ -433,5 +439,58 @@ describe('failure-judged-blind: no failure judged by a blind judge', () => {
       failed(4000 + T - 1, 'a', 'b'),
     ];
     expect(blind(h)).toHaveLength(1);
+  });
+});
+
+describe('failure-judged-blind: what is not blindness', () => {
+  const T = FAST_TIMING.failureTimeoutMs;
+  const base = { term: 1, version: 1, origin: 'a' };
+  it('a pause that ended before the deadline: what was sent waited in the inbox and was read', () => {
+    const h: HistoryEntry[] = [
+      { kind: 'process', at: 0, nodeId: 'a', up: true },
+      { kind: 'hearing', at: 3000, nodeId: 'a', able: false, why: 'paused' },
+      { kind: 'hearing', at: 3300, nodeId: 'a', able: true, why: 'paused' },
+      {
+        kind: 'event',
+        at: 4000,
+        event: {
+          type: 'NodeFailed',
+          id: 'f',
+          ...base,
+          at: 4000,
+          nodeId: 'b',
+          incarnation: 1,
+          lastSeen: 4000 - T,
+          orphaned: [],
+        },
+      },
+    ];
+    expect(checkHistory(h, config).filter((v) => v.invariant === 'failure-judged-blind')).toEqual([]);
+  });
+
+  it('the old incarnation failed together with the admission of a newer one (a rejoin)', () => {
+    const h: HistoryEntry[] = [
+      { kind: 'process', at: 1000, nodeId: 'a', up: true },
+      {
+        kind: 'event',
+        at: 1500,
+        event: {
+          type: 'NodeFailed',
+          id: 'f',
+          ...base,
+          at: 1500,
+          nodeId: 'b',
+          incarnation: 1,
+          lastSeen: 900,
+          orphaned: [],
+        },
+      },
+      {
+        kind: 'event',
+        at: 1500,
+        event: { type: 'NodeJoined', id: 'j', ...base, at: 1500, nodeId: 'b', incarnation: 2, weight: 1 },
+      },
+    ];
+    expect(checkHistory(h, config).filter((v) => v.invariant === 'failure-judged-blind')).toEqual([]);
   });
 });
