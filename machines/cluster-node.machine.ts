@@ -28,9 +28,14 @@ import type { DomainEvent } from '../src/domain/events.js';
 import { type ClusterState, initialClusterState } from '../src/domain/state.js';
 import type { NodeId, NodeStatus, Term } from '../src/domain/values.js';
 import type { Heartbeat, LeaseRecord, OperatorCommand } from '../src/protocol/messages.js';
+import { type Hearing, initialHearing, type LinkStatus } from './hearing.js';
 import { fenceAfterMs, type ReleaseRequest } from './hosting.js';
 import { type LeadershipReport, leadershipMachine } from './leadership.machine.js';
-import { type LifecycleProposal, nodeLifecycleMachine } from './node-lifecycle.machine.js';
+import {
+  type FailedProposal,
+  type LifecycleProposal,
+  nodeLifecycleMachine,
+} from './node-lifecycle.machine.js';
 import { type Batch, eligibleToLead, type Proposal } from './proposals.js';
 import { type RebalancingProposal, rebalancingMachine } from './rebalancing.machine.js';
 import {
@@ -40,8 +45,10 @@ import {
   confirmMembership,
   decideQueued,
   dropPending,
+  enqueueFailure,
   enqueueProposal,
   heartbeatOf,
+  noteConnection,
   proposalOf,
   queueCompaction,
   type RootEffect,
@@ -112,6 +119,13 @@ export interface ClusterNodeContext {
   readonly tracked: Readonly<Record<NodeId, NodeStatus>>;
   /** Consecutive failed commits of the current batch. */
   readonly failures: number;
+  /** Whether this node could hear heartbeats, and since when: a deaf judge fails nobody. */
+  readonly hearing: Hearing;
+  /**
+   * Failures proposed at a deadline, held until a heartbeat heard after it shows that this node could
+   * hear then (a paused judge's timers fire before its inbox is read).
+   */
+  readonly heldFailures: readonly FailedProposal[];
 }
 
 export type ClusterNodeEvent =
@@ -139,6 +153,8 @@ export type ClusterNodeEvent =
       readonly receivedAt: number;
       readonly state: ClusterState | null;
     }
+  /** The transport connection changed (reported by the runtime). */
+  | { readonly type: 'CONNECTION'; readonly at: number; readonly status: LinkStatus }
   /** The application reports this node's load; it travels in the next heartbeats. */
   | { readonly type: 'REPORT_LOAD'; readonly at: number; readonly load: number }
   /** Give up leadership (before draining or stopping); the node keeps running. */
@@ -304,6 +320,9 @@ export const clusterNodeMachine = setup({
       ({ context, enqueue, system }, p: { at: number; receivedAt: number; state: ClusterState | null }) =>
         perform(enqueue, system, confirmMembership(context, p)),
     ),
+    noteConnection: enqueueActions(({ context, enqueue, system }, p: { at: number; status: LinkStatus }) =>
+      perform(enqueue, system, noteConnection(context, p)),
+    ),
     routeHeartbeat: enqueueActions(({ context, enqueue, system }, p: { at: number; heartbeat: Heartbeat }) =>
       perform(enqueue, system, routeHeartbeat(context, p)),
     ),
@@ -340,6 +359,8 @@ export const clusterNodeMachine = setup({
     enqueueProposal: assign(({ context }, p: { proposal: Proposal; at: number }) =>
       enqueueProposal(context, p),
     ),
+    /** Queued only if the judge could hear the node for a full timeout; else it proposes again later. */
+    enqueueFailure: assign(({ context }, p: FailedProposal) => enqueueFailure(context, p)),
     decideQueued: enqueueActions(({ context, enqueue, system }) =>
       perform(enqueue, system, decideQueued(context)),
     ),
@@ -382,6 +403,8 @@ export const clusterNodeMachine = setup({
     pending: null,
     tracked: {},
     failures: 0,
+    hearing: initialHearing(input.now),
+    heldFailures: [],
   }),
   entry: 'spawnChildren',
   on: {
@@ -392,6 +415,7 @@ export const clusterNodeMachine = setup({
     RELEASE_REQUESTED: { actions: 'forwardToShardHost' },
     REPORT_LOAD: { actions: { type: 'setLoad', params: ({ event }) => event } },
     STORE_CONTACT: { actions: { type: 'confirmMembership', params: ({ event }) => event } },
+    CONNECTION: { actions: { type: 'noteConnection', params: ({ event }) => event } },
   },
   states: {
     role: {
@@ -437,9 +461,7 @@ export const clusterNodeMachine = setup({
               { actions: { type: 'adoptTopology', params: ({ event }) => event } },
             ],
             PROPOSE_JOIN: { actions: { type: 'enqueueProposal', params: ({ event }) => proposalOf(event) } },
-            PROPOSE_FAILED: {
-              actions: { type: 'enqueueProposal', params: ({ event }) => proposalOf(event) },
-            },
+            PROPOSE_FAILED: { actions: { type: 'enqueueFailure', params: ({ event }) => event } },
             PROPOSE_REBALANCE: {
               actions: { type: 'enqueueProposal', params: ({ event }) => proposalOf(event) },
             },

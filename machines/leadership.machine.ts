@@ -5,6 +5,7 @@
  *     ▲                                         │ held ▲      │unknown            │
  *     └─────────────────────────────────────────┘      └── reconciling ◀────────┘ (renew unknown: retry)
  * leader ──(no renewal within renewDeadline | lease lost | higher term seen)──▶ steppingDown ──▶ follower
+ *                                     (renewDeadline: relinquishing, delete the lease still held ──▶ follower)
  * leader ──RESIGN / STOP──▶ releasing ──▶ follower / stopped
  *
  * Followers learn that a lease lapsed from their own timer (last renewal seen + TTL), because a
@@ -31,8 +32,18 @@ export type AcquireOutput =
 
 export type RenewOutput =
   | { readonly kind: 'renewed'; readonly revision: number; readonly startedAt: number; readonly at: number }
+  /** Not sent: the clock had reached the renew deadline (`notAfter`) before the renewal could start. */
+  | { readonly kind: 'late'; readonly at: number }
   | { readonly kind: 'lost'; readonly lease: LeaseRecord | null; readonly at: number }
   | { readonly kind: 'unknown'; readonly reason: string; readonly at: number };
+
+export interface RenewInput {
+  readonly nodeId: NodeId;
+  readonly term: Term;
+  readonly revision: number;
+  /** The renew deadline: a renewal that would start at or after it is not sent. */
+  readonly notAfter: number;
+}
 
 export interface ReadOutput {
   readonly lease: LeaseRecord | null;
@@ -122,6 +133,11 @@ function wonLease(o: AcquireOutput): WonLease | null {
     : null;
 }
 
+/** Leader: the moment it must have renewed by, or stop acting. */
+function renewDeadlineOf(context: LeadershipContext): number {
+  return context.renewedFrom + context.timing.renewDeadlineMs;
+}
+
 /** Fields every leadership event carries: id, origin, the held term, the map version and the time. */
 function eventBase(context: LeadershipContext) {
   return {
@@ -145,7 +161,11 @@ export const leadershipMachine = setup({
       throw new Error('acquireLease is bound by the runtime');
     }),
     /** Renew: update the lease at the revision held. */
-    renewLease: fromPromise<RenewOutput, { nodeId: NodeId; term: Term; revision: number }>(async () => {
+    /**
+     * Renew: update the lease at the revision held, unless the clock has reached `notAfter` (the renew
+     * deadline), in which case nothing is sent and the output is `late`.
+     */
+    renewLease: fromPromise<RenewOutput, RenewInput>(async () => {
       throw new Error('renewLease is bound by the runtime');
     }),
     /** Release: delete the lease if still held at that revision. */
@@ -161,7 +181,13 @@ export const leadershipMachine = setup({
     isEligible: ({ context }) => context.eligible,
     acquired: (_, output: AcquireOutput) => output.kind === 'acquired',
     heldByOther: (_, output: AcquireOutput) => output.kind === 'held',
-    renewed: (_, output: RenewOutput) => output.kind === 'renewed',
+    /** Renewed, by a write that started before the renew deadline (a later one does not count). */
+    renewed: ({ context }, output: RenewOutput) =>
+      output.kind === 'renewed' && output.startedAt < renewDeadlineOf(context),
+    /** The renewal was refused or started at or after the deadline: the leader must stop. */
+    renewalLate: (_, output: RenewOutput) => output.kind === 'late' || output.kind === 'renewed',
+    /** Stepping down at the renew deadline: the lease may still be ours and live, so delete it. */
+    mayStillHold: ({ context }) => context.lostReason === 'renew-deadline' && context.held !== null,
     leaseLost: (_, output: RenewOutput) => output.kind === 'lost',
     readShowsSelf: ({ context }, output: ReadOutput) => output.lease?.holder === context.nodeId,
     /** Another node holds a lease at least as new as ours: we are superseded. */
@@ -173,8 +199,7 @@ export const leadershipMachine = setup({
     untilLapse: ({ context }) => later(0, context.lapseAt - context.now),
     renewInterval: ({ context }) => context.timing.renewIntervalMs,
     /** Leader: until renewDeadline after the start of the last successful renewal. */
-    untilRenewDeadline: ({ context }) =>
-      later(0, context.renewedFrom + context.timing.renewDeadlineMs - context.now),
+    untilRenewDeadline: ({ context }) => later(0, renewDeadlineOf(context) - context.now),
     retryInterval: ({ context }) => context.timing.retryIntervalMs,
   },
   actions: {
@@ -212,6 +237,15 @@ export const leadershipMachine = setup({
           },
     ),
     setLostReason: assign((_, p: { reason: LeadershipLostReason }) => ({ lostReason: p.reason })),
+    /**
+     * A renewal that applied too late to count: the lease now sits at its revision, which is the one to
+     * delete when relinquishing.
+     */
+    noteLateRenewal: assign(({ context }, p: { revision: number; at: number } | null) => ({
+      now: later(context.now, p?.at ?? context.now),
+      held: context.held && p !== null ? { term: context.held.term, revision: p.revision } : context.held,
+      lostReason: 'renew-deadline' as const,
+    })),
     /** The renew-deadline timer fired: it is at least that late now. */
     passRenewDeadline: assign(({ context }) => ({
       now: later(context.now, context.renewedFrom + context.timing.renewDeadlineMs),
@@ -445,6 +479,7 @@ export const leadershipMachine = setup({
               nodeId: context.nodeId,
               term: context.held!.term,
               revision: context.held!.revision,
+              notAfter: renewDeadlineOf(context),
             }),
             onDone: [
               {
@@ -459,6 +494,15 @@ export const leadershipMachine = setup({
                   'reportRenewed',
                   'nextSeq',
                 ],
+              },
+              {
+                // Followers may have seen a renewal that started past the deadline: the lease is released.
+                guard: { type: 'renewalLate', params: ({ event }) => event.output },
+                target: '#leadership.steppingDown',
+                actions: {
+                  type: 'noteLateRenewal',
+                  params: ({ event }) => (event.output.kind === 'renewed' ? event.output : null),
+                },
               },
               {
                 guard: { type: 'leaseLost', params: ({ event }) => event.output },
@@ -479,8 +523,32 @@ export const leadershipMachine = setup({
     },
     /** Lost the lease (deadline, lost, superseded): stop acting at once, tell everyone, follow. */
     steppingDown: {
-      entry: ['reportLost', 'nextSeq', 'dropLease'],
-      always: { target: 'follower' },
+      entry: ['reportLost', 'nextSeq'],
+      always: [
+        { guard: 'mayStillHold', target: 'relinquishing' },
+        { target: 'follower', actions: 'dropLease' },
+      ],
+    },
+    /**
+     * Stopped at the renew deadline, the lease may still be live (a renewal the followers saw): delete
+     * it at the revision held, so that a follower takes over now rather than a TTL later.
+     */
+    relinquishing: {
+      invoke: {
+        src: 'releaseLease',
+        input: ({ context }) => ({ term: context.held!.term, revision: context.held!.revision }),
+        onDone: {
+          target: 'follower',
+          actions: ['dropLease', { type: 'tick', params: ({ event }) => event.output }],
+        },
+        onError: { target: 'follower', actions: 'dropLease' },
+      },
+      on: {
+        LEASE_CHANGED: {
+          actions: { type: 'observeLease', params: ({ event }) => ({ lease: event.lease, at: event.at }) },
+        },
+        STOP: { target: 'stopped', actions: { type: 'tick', params: ({ event }) => event } },
+      },
     },
     /** Resigning on purpose: release so that a follower can take over at once. */
     releasing: {

@@ -10,6 +10,10 @@
  * leader's actors are judges: they propose joins (with the weight the node announces) and failures
  * to the root, which commits them through the domain core and emits the domain events; every actor
  * then moves on the committed fact. Followers' actors only follow.
+ *
+ * A judge that could not hear (cut off from the transport, paused, or just elected) gives every member
+ * a full timeout from the moment it can hear again (`HEARING_RESTORED`, `JUDGE`), also a member it had
+ * already suspected: silence it could not have heard proves nothing.
  */
 import { assign, enqueueActions, setup } from 'xstate';
 import type { NodeDraining, NodeFailed, NodeJoined, NodeLeft } from '../src/domain/events.js';
@@ -64,7 +68,9 @@ export type NodeLifecycleEvent =
   | { readonly type: 'COMMITTED'; readonly at: number; readonly event: MembershipEvent }
   /** Adopt a status from a topology snapshot without emitting (a follower catching up, a new leader). */
   | { readonly type: 'SYNC'; readonly at: number; readonly status: NodeStatus; readonly incarnation: number }
-  | { readonly type: 'JUDGE'; readonly at: number; readonly judge: boolean };
+  | { readonly type: 'JUDGE'; readonly at: number; readonly judge: boolean }
+  /** The observer could not hear anyone until `at` (disconnected, paused): the deadline restarts from then. */
+  | { readonly type: 'HEARING_RESTORED'; readonly at: number };
 
 /** What a judging lifecycle actor asks the root to commit. */
 export type LifecycleProposal =
@@ -82,6 +88,9 @@ export type LifecycleProposal =
       readonly lastSeen: number;
       readonly at: number;
     };
+
+/** A judge's proposal that a node failed. */
+export type FailedProposal = Extract<LifecycleProposal, { type: 'PROPOSE_FAILED' }>;
 
 const lifecycle = setup({
   types: {
@@ -120,6 +129,11 @@ const lifecycle = setup({
         p.judge && !context.judge
           ? Math.max(context.deadline, p.at + context.timing.failureTimeoutMs)
           : context.deadline,
+    })),
+    /** Silence the observer could not hear counts for nothing: a full timeout from when it hears again. */
+    restartDeadline: assign(({ context }, p: { at: number }) => ({
+      now: Math.max(context.now, p.at),
+      deadline: Math.max(context.deadline, p.at + context.timing.failureTimeoutMs),
     })),
     adopt: assign(({ context }, p: { incarnation: number; at: number }) => ({
       incarnation: Math.max(context.incarnation, p.incarnation),
@@ -166,6 +180,18 @@ const lifecycle = setup({
 const watched = lifecycle.createStateConfig({
   initial: 'healthy',
   on: {
+    // Back to healthy so that the timer follows the deadline moved (a suspicion the judge could not
+    // have formed is dropped; a deadline still past fires again at once, and the judge proposes then).
+    JUDGE: {
+      target: '.healthy',
+      reenter: true,
+      actions: { type: 'setJudge', params: ({ event }) => event },
+    },
+    HEARING_RESTORED: {
+      target: '.healthy',
+      reenter: true,
+      actions: { type: 'restartDeadline', params: ({ event }) => event },
+    },
     HEARTBEAT: [
       {
         guard: { type: 'newerIncarnation', params: ({ event }) => event },
@@ -183,21 +209,10 @@ const watched = lifecycle.createStateConfig({
   states: {
     healthy: {
       after: { untilDeadline: { target: 'suspected', actions: 'passDeadline' } },
-      // Re-enter so that the timer follows the deadline a new judge moved.
-      on: {
-        JUDGE: {
-          target: 'healthy',
-          reenter: true,
-          actions: { type: 'setJudge', params: ({ event }) => event },
-        },
-      },
     },
     /** Missed its deadline; the judge has proposed NodeFailed and waits for the commit. */
     suspected: {
       entry: 'proposeFailedIfJudge',
-      on: {
-        JUDGE: { actions: [{ type: 'setJudge', params: ({ event }) => event }, 'proposeFailedIfJudge'] },
-      },
     },
   },
 });
@@ -220,6 +235,7 @@ export const nodeLifecycleMachine = lifecycle.createMachine({
   initial: 'routing',
   on: {
     JUDGE: { actions: { type: 'setJudge', params: ({ event }) => event } },
+    HEARING_RESTORED: { actions: { type: 'restartDeadline', params: ({ event }) => event } },
     SYNC: [
       {
         guard: { type: 'syncIs', params: ({ event }) => ({ status: event.status, want: 'Active' }) },

@@ -9,9 +9,15 @@ import { type ClusterState, retiredIncarnation } from '../src/domain/state.js';
 import type { NodeId, NodeStatus } from '../src/domain/values.js';
 import type { Heartbeat, OperatorCommand } from '../src/protocol/messages.js';
 import type { ClusterNodeContext, ClusterNodeEmitted, ClusterNodeTiming } from './cluster-node.machine.js';
+import { blindness, hearHeartbeat, type LinkStatus, noteLink } from './hearing.js';
 import { confirmsMembership } from './hosting.js';
 import type { LeadershipEvent } from './leadership.machine.js';
-import type { LifecycleProposal, NodeLifecycleEvent, NodeLifecycleInput } from './node-lifecycle.machine.js';
+import type {
+  FailedProposal,
+  LifecycleProposal,
+  NodeLifecycleEvent,
+  NodeLifecycleInput,
+} from './node-lifecycle.machine.js';
 import {
   type Batch,
   decideBatch,
@@ -94,13 +100,30 @@ export function heartbeatOf(ctx: ClusterNodeContext): Heartbeat {
   };
 }
 
-/** A heartbeat goes to the lifecycle actor of its node, created on first contact. */
+/** Every lifecycle actor restarts its deadline from `at`: this node could not hear until then. */
+function restoreHearing(ctx: ClusterNodeContext, at: number): RootEffect[] {
+  return Object.keys(ctx.tracked).map((id) => ({
+    kind: 'send' as const,
+    to: lifecycleSystemId(id),
+    event: { type: 'HEARING_RESTORED' as const, at },
+  }));
+}
+
+/**
+ * A heartbeat goes to the lifecycle actor of its node, created on first contact. The first one heard
+ * after a gap (this node was paused or cut off) first restarts every deadline.
+ */
 export function routeHeartbeat(ctx: ClusterNodeContext, p: { at: number; heartbeat: Heartbeat }): RootStep {
   const hb = p.heartbeat;
+  const heard = hearHeartbeat(ctx.hearing, p.at, ctx.timing);
+  const effects: RootEffect[] = heard.restored ? restoreHearing(ctx, p.at) : [];
+  let patch: Partial<ClusterNodeContext> = {
+    now: Math.max(ctx.now, p.at),
+    hearing: heard.hearing,
+    ...settleHeldFailures(ctx, hb.nodeId, p.at, heard.restored),
+  };
   // A process of a member removed after it departed: fenced by its tombstone, never followed again.
-  if (hb.incarnation <= (retiredIncarnation(ctx.cluster, hb.nodeId) ?? -1)) return NOTHING;
-  const effects: RootEffect[] = [];
-  let patch: Partial<ClusterNodeContext> = { now: Math.max(ctx.now, p.at) };
+  if (hb.incarnation <= (retiredIncarnation(ctx.cluster, hb.nodeId) ?? -1)) return { patch, effects };
   if (!(hb.nodeId in ctx.tracked)) {
     const known = ctx.cluster.nodes[hb.nodeId];
     const status: NodeStatus = known ? known.status : 'Joining';
@@ -122,6 +145,61 @@ export function routeHeartbeat(ctx: ClusterNodeContext, p: { at: number; heartbe
     event: { type: 'HEARTBEAT', at: p.at, incarnation: hb.incarnation, weight: hb.weight, load: hb.load },
   });
   return { patch, effects };
+}
+
+/**
+ * A heartbeat from `from` heard at `at` settles the held failures: the node that spoke is not failed;
+ * after a gap (`restored`) none is, since the judge could not hear at their deadlines; otherwise those
+ * whose deadline has passed are confirmed — this node heard without a gap across it — and queued.
+ */
+function settleHeldFailures(
+  ctx: ClusterNodeContext,
+  from: NodeId,
+  at: number,
+  restored: boolean,
+): Partial<ClusterNodeContext> {
+  if (ctx.heldFailures.length === 0) return {};
+  if (restored) return { heldFailures: [] };
+  const held = ctx.heldFailures.filter((c) => c.nodeId !== from);
+  const due = ctx.term === null ? [] : held.filter((c) => c.at <= at);
+  let queue = ctx.queue;
+  for (const c of due) queue = enqueueProposal({ ...ctx, queue }, proposalOf(c)).queue ?? queue;
+  return {
+    heldFailures: held.filter((c) => !due.includes(c)),
+    ...(queue !== ctx.queue ? { queue } : {}),
+  };
+}
+
+/** The transport connection changed: coming back, every deadline restarts from now. */
+export function noteConnection(ctx: ClusterNodeContext, p: { at: number; status: LinkStatus }): RootStep {
+  const link = noteLink(ctx.hearing, p.at, p.status);
+  return {
+    patch: {
+      hearing: link.hearing,
+      now: Math.max(ctx.now, p.at),
+      // Failures held for confirmation cannot be confirmed by a node that cannot hear.
+      ...(link.hearing.connected || ctx.heldFailures.length === 0 ? {} : { heldFailures: [] }),
+    },
+    effects: link.restored ? restoreHearing(ctx, p.at) : [],
+  };
+}
+
+/** Whether the judge could hear enough to propose this failure (see {@link blindness}). */
+export function mayJudgeFailed(ctx: ClusterNodeContext, p: { nodeId: NodeId; at: number }): boolean {
+  return blindness(ctx.nodeId, ctx.hearing, p, ctx.timing) === null;
+}
+
+/**
+ * Holds a failure a lifecycle actor proposes until a heartbeat heard after its deadline confirms that
+ * this node could hear then (see `settleHeldFailures`); drops it if the judge was already deaf. A
+ * dropped proposal comes again: the actor restarts its deadline once this node hears again.
+ */
+export function enqueueFailure(ctx: ClusterNodeContext, p: FailedProposal): Partial<ClusterNodeContext> {
+  if (!mayJudgeFailed(ctx, p)) return {};
+  return {
+    heldFailures: [...ctx.heldFailures.filter((c) => c.nodeId !== p.nodeId), p],
+    now: Math.max(ctx.now, p.at),
+  };
 }
 
 /**
@@ -306,7 +384,7 @@ export function startLeading(ctx: ClusterNodeContext): RootStep {
 /** Leading ends: the rebalancer stops, the lifecycle actors stop judging. */
 export function stopLeading(ctx: ClusterNodeContext): RootStep {
   return {
-    patch: { term: null, fenced: false, queue: [], pending: null, failures: 0 },
+    patch: { term: null, fenced: false, queue: [], pending: null, failures: 0, heldFailures: [] },
     effects: [
       { kind: 'stop', id: REBALANCER_SYSTEM_ID },
       ...Object.keys(ctx.tracked).map((id) => ({

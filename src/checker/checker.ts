@@ -42,7 +42,18 @@ export type CheckedInvariant =
    * A delivered decision (any event but a renewal or a step-down, which an unfenced leader may make)
    * comes from the node that wrote its term's topology: a forged or misrouted event is never delivered.
    */
-  | 'events-from-leader';
+  | 'events-from-leader'
+  /**
+   * No failure judged by a blind judge: a NodeFailed decided at its `at` by its `origin` is valid only
+   * if the origin is not the failed node, could hear throughout (at − failureTimeout, at] — its process
+   * was up (`process` entries) and not cut off from the transport (`hearing` entries, `cut`) — and was
+   * not paused at `at` (its deadline passed before it could read what waited in its inbox). A
+   * NodeFailed decided together with the NodeJoined of a newer incarnation (a rejoin) is evidence, not
+   * a judgement by silence, and is not judged. Judged only for origins the history reports on. (An
+   * operator's markNodeFailed is not a judgement by silence either; histories that contain one should
+   * not be read against this property.)
+   */
+  | 'failure-judged-blind';
 
 export const CHECKED_INVARIANTS: readonly CheckedInvariant[] = [
   'single-leader-per-term',
@@ -58,6 +69,7 @@ export const CHECKED_INVARIANTS: readonly CheckedInvariant[] = [
   'released-shards-move',
   'event-fits-state',
   'events-from-leader',
+  'failure-judged-blind',
 ];
 
 /** One broken invariant: which, when, and the observations that show it. */
@@ -171,6 +183,21 @@ export function createChecker(config: CheckerConfig): Checker {
   return new InvariantChecker(config);
 }
 
+/** A stretch of time; `to: null` while it lasts. */
+interface Span {
+  readonly from: number;
+  readonly to: number | null;
+}
+
+/** Opens or closes the last span of `spans` as a condition starts or stops holding at `at`. */
+function track(spans: Span[], was: boolean, is: boolean, at: number): void {
+  if (!was && is) spans.push({ from: at, to: null });
+  if (was && !is) {
+    const open = spans.at(-1);
+    if (open && open.to === null) spans[spans.length - 1] = { from: open.from, to: at };
+  }
+}
+
 class InvariantChecker implements Checker {
   readonly #window: number;
   readonly #bound: number;
@@ -224,6 +251,14 @@ class InvariantChecker implements Checker {
   readonly #running = new Set<NodeId>();
   readonly #everRunning = new Set<NodeId>();
 
+  // hearing: per node, the stretches during which it could not hear (end null: still deaf)
+  readonly #failureTimeout: number;
+  readonly #deaf = new Map<
+    NodeId,
+    { up: boolean; cuts: number; pauses: number; deaf: Span[]; paused: Span[] }
+  >();
+  #pendingFailure: { e: DomainEvent & { type: 'NodeFailed' }; at: number } | null = null;
+
   // liveness
   #quietSince: number | null = null;
   #lastConvergedEval = Number.NEGATIVE_INFINITY;
@@ -239,6 +274,7 @@ class InvariantChecker implements Checker {
     this.#window = config.recoveryWindowMs ?? defaultRecoveryWindowMs(config.timing);
     this.#bound = config.convergenceBoundMs ?? defaultConvergenceBoundMs(config.timing, config.shardCount);
     this.#keep = config.keepPerInvariant ?? 20;
+    this.#failureTimeout = config.timing.failureTimeoutMs;
   }
 
   get violations(): readonly Violation[] {
@@ -292,7 +328,12 @@ class InvariantChecker implements Checker {
       case 'handoff':
         this.#onHandoff(entry);
         break;
+      case 'hearing':
+        this.#hearing(entry.nodeId, entry.able, entry.at, entry.why);
+        break;
       case 'process':
+        // A process that is not up hears nothing; a new one starts able to hear.
+        this.#hearing(entry.nodeId, entry.up, entry.at, 'process');
         if (entry.up) {
           this.#running.add(entry.nodeId);
           this.#everRunning.add(entry.nodeId);
@@ -313,6 +354,7 @@ class InvariantChecker implements Checker {
   }
 
   finish(at?: number): readonly Violation[] {
+    this.#failureSeen(null, at ?? this.#now);
     this.#judgeDeadlines(at ?? this.#now, true);
     // A history that records no commit at all cannot say who led a term.
     for (const [id, p] of this.#termWriters.size > 0 ? this.#unvouched : []) {
@@ -387,11 +429,79 @@ class InvariantChecker implements Checker {
 
   // ---- events -----------------------------------------------------------------------------------------
 
+  /**
+   * A node's process started or stopped (`process`), or a cut or a pause began or ended (`hearing`).
+   * Spans of two kinds are kept: deaf (not up, or cut off: what was sent meanwhile is lost to it) and
+   * paused (what was sent waits in its inbox). Before its first start a node could not hear; a node
+   * the history says nothing about is not judged.
+   */
+  #hearing(nodeId: NodeId, able: boolean, at: number, why: 'process' | 'cut' | 'paused'): void {
+    let d = this.#deaf.get(nodeId);
+    if (d === undefined) {
+      const started = why === 'process' && able;
+      d = { up: true, cuts: 0, pauses: 0, deaf: [], paused: [] };
+      if (started) d.deaf.push({ from: Number.NEGATIVE_INFINITY, to: at });
+      this.#deaf.set(nodeId, d);
+    }
+    const wasDeaf = !d.up || d.cuts > 0;
+    const wasPaused = d.pauses > 0;
+    if (why === 'process') {
+      d.up = able;
+      // A new process carries no pause or cut of the old one.
+      d.cuts = 0;
+      d.pauses = 0;
+    } else if (why === 'cut') d.cuts = Math.max(0, d.cuts + (able ? -1 : 1));
+    else d.pauses = Math.max(0, d.pauses + (able ? -1 : 1));
+    track(d.deaf, wasDeaf, !d.up || d.cuts > 0, at);
+    track(d.paused, wasPaused, d.pauses > 0, at);
+    // Only the last failure timeout matters (events are observed within moments of their decision).
+    const horizon = at - 4 * this.#failureTimeout;
+    d.deaf = d.deaf.filter((x) => x.to === null || x.to > horizon);
+    d.paused = d.paused.filter((x) => x.to === null || x.to > horizon);
+  }
+
+  /**
+   * A NodeFailed is judged once the next event shows it was not the first half of a rejoin (a newer
+   * incarnation admitted in the same decision fails the old one: evidence, not silence).
+   */
+  #failureSeen(e: DomainEvent | null, at: number): void {
+    const pending = this.#pendingFailure;
+    if (pending !== null) {
+      this.#pendingFailure = null;
+      const rejoin = e?.type === 'NodeJoined' && e.nodeId === pending.e.nodeId && e.at === pending.e.at;
+      if (!rejoin) this.#judgedBlind(pending.e, pending.at);
+    }
+    if (e?.type === 'NodeFailed') this.#pendingFailure = { e, at };
+  }
+
+  #judgedBlind(e: DomainEvent & { type: 'NodeFailed' }, at: number): void {
+    if (e.nodeId === e.origin) {
+      this.#report('failure-judged-blind', at, `${e.origin} judged itself failed`, [e], e.id);
+      return;
+    }
+    const d = this.#deaf.get(e.origin);
+    if (d === undefined) return;
+    const from = e.at - this.#failureTimeout;
+    const deaf = d.deaf.find((s) => s.from <= e.at && (s.to === null || s.to > from));
+    const paused = d.paused.find((s) => s.from <= e.at && (s.to === null || s.to > e.at));
+    const blind = deaf ?? paused;
+    if (blind === undefined) return;
+    const how = deaf ? 'could not hear' : 'was paused';
+    this.#report(
+      'failure-judged-blind',
+      at,
+      `${e.origin} judged ${e.nodeId} failed at ${e.at} although it ${how} from ${blind.from} to ${blind.to ?? 'then'} (failure timeout ${this.#failureTimeout} ms)`,
+      [e, blind],
+      e.id,
+    );
+  }
+
   #onEvent(e: DomainEvent, at: number): void {
     if (this.#seenEvents.has(e.id)) return;
     this.#seenEvents.add(e.id);
     this.#events++;
     this.#vouch(e, at);
+    this.#failureSeen(e, at);
     switch (e.type) {
       case 'LeaderElected': {
         this.#elections++;

@@ -68,6 +68,18 @@ export type HistoryEntry =
     }
   /** A node process started (`up`) or stopped/crashed. A restart is a new process with the same id. */
   | { readonly kind: 'process'; readonly at: number; readonly nodeId: NodeId; readonly up: boolean }
+  /**
+   * A node became unable (`able: false`) or able again to receive messages: `cut` off from the
+   * transport (messages sent meanwhile are lost to it) or `paused` (they wait in its inbox). A node
+   * not up (see `process`) cannot hear either.
+   */
+  | {
+      readonly kind: 'hearing';
+      readonly at: number;
+      readonly nodeId: NodeId;
+      readonly able: boolean;
+      readonly why: 'cut' | 'paused';
+    }
   /** A disruption began or happened (crash, pause, isolation, delay, loss, join, leave …). */
   | { readonly kind: 'fault'; readonly at: number; readonly description: string }
   /** Every fault has healed and no membership change is in flight: liveness is owed from here. */

@@ -374,6 +374,8 @@ export class ClusterNode {
     const before = this.#connStatus;
     this.#connStatus = s;
     if (s !== before) this.#log.info({ from: before, to: s }, 'connection status');
+    // The judge must know when it could not hear: no failure is judged by silence it missed.
+    if (s !== before) this.#send({ type: 'CONNECTION', at: this.#o.clock.now(), status: s });
     // The transport closed under us (a crash of the connection): the process is as good as dead.
     if (s === 'closed' && this.#phase === 'running') void this.#halt(false);
   }

@@ -47,9 +47,19 @@ export class KvLeaseStore {
     }
   }
 
-  /** Renew at the held revision. A conflict is re-read: an earlier renewal of ours may have applied. */
-  async renew(nodeId: NodeId, term: Term, revision: number): Promise<RenewOutput> {
+  /**
+   * Renew at the held revision. A conflict is re-read: an earlier renewal of ours may have applied.
+   * Nothing is sent once the clock has reached `notAfter` (the renew deadline): the leader stops acting
+   * then, and a renewal the followers saw would keep them waiting a full TTL for a leader that is gone.
+   */
+  async renew(
+    nodeId: NodeId,
+    term: Term,
+    revision: number,
+    notAfter = Number.POSITIVE_INFINITY,
+  ): Promise<RenewOutput> {
     const startedAt = this.clock.now();
+    if (startedAt >= notAfter) return { kind: 'late', at: startedAt };
     try {
       const next = await this.#op(
         this.bucket.update(LEASE_KEY, encodeLease(nodeId, term), revision),
@@ -77,12 +87,23 @@ export class KvLeaseStore {
     }
   }
 
-  /** Release: delete only if still held at that revision, so a successor's lease is never touched. */
-  async release(_term: Term, revision: number): Promise<{ at: number }> {
+  /**
+   * Release: delete only if still held in that term, so a successor's lease is never touched. The
+   * delete is at the revision held; on a conflict the lease is re-read, because a renewal of ours whose
+   * answer never came back may have moved it to a newer revision of the same term (terms are unique).
+   */
+  async release(term: Term, revision: number): Promise<{ at: number }> {
     try {
       await this.#op(this.bucket.delete(LEASE_KEY, revision), 'lease release');
-    } catch {
-      // Already gone or taken over: nothing to release. The TTL covers an unknown outcome.
+    } catch (err) {
+      if (!isCasConflict(err)) return { at: this.clock.now() }; // unknown outcome: the TTL covers it
+      try {
+        const lease = await this.#read();
+        if (lease !== null && lease.term === term && lease.revision !== revision)
+          await this.#op(this.bucket.delete(LEASE_KEY, lease.revision), 'lease release');
+      } catch {
+        // Taken over or gone meanwhile: nothing of ours left to release.
+      }
     }
     return { at: this.clock.now() };
   }

@@ -39,7 +39,9 @@ export function bindClusterNodeMachine(p: MachinePorts) {
       leadership: leadershipMachine.provide({
         actors: {
           acquireLease: fromPromise(({ input }) => lease.acquire(input.nodeId)),
-          renewLease: fromPromise(({ input }) => lease.renew(input.nodeId, input.term, input.revision)),
+          renewLease: fromPromise(({ input }) =>
+            lease.renew(input.nodeId, input.term, input.revision, input.notAfter),
+          ),
           releaseLease: fromPromise(({ input }) => lease.release(input.term, input.revision)),
           readLease: fromPromise(() => lease.read()),
         },

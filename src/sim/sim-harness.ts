@@ -71,6 +71,10 @@ export interface FaultCounts {
   forge: number;
   /** New processes started while the old process of their id was still leaving. */
   overlap: number;
+  /** Store outages: every node cut off from the transport at once, the leader included. */
+  outage: number;
+  /** Leader pauses timed to end just after its renew deadline. */
+  stall: number;
 }
 
 interface Proc {
@@ -107,6 +111,8 @@ export class SimHarness implements Harness {
     drain: 0,
     forge: 0,
     overlap: 0,
+    outage: 0,
+    stall: 0,
   };
   /** Every history entry, when `keepHistory` is set. */
   readonly history: HistoryEntry[] | null;
@@ -121,6 +127,10 @@ export class SimHarness implements Harness {
   readonly #hash: Hash = createHash('sha256');
   #eventCount = 0;
   readonly #disruptions = new Set<string>();
+  /** Nodes cut off from the transport by an isolation or an outage. */
+  readonly #cut = new Set<NodeId>();
+  /** When the lease was last written (campaign or renewal): a leader's renew deadline counts from about then. */
+  #leaseWrittenAt = 0;
   readonly #log: string[] = [];
   readonly #dropRng: Rng;
   #nextId = 1;
@@ -360,8 +370,60 @@ export class SimHarness implements Harness {
     const p = this.#up(nodeId, 'pause');
     if (p.gate.paused) return;
     this.faults.pause++;
+    this.#hold(p);
+  }
+
+  #hold(p: Proc): void {
+    const nodeId = p.id;
     p.gate.pause();
     this.#disrupt(`pause ${nodeId}`);
+    this.#feed({ kind: 'hearing', at: this.now(), nodeId, able: false, why: 'paused' });
+  }
+
+  /**
+   * Pauses the leader so that it resumes `afterMs` past its renew deadline (the last lease write plus
+   * the renew deadline), before the followers' lease lapses. Returns the leader and the pause length,
+   * or null when there is no leader.
+   */
+  async stallLeader(afterMs: number): Promise<{ nodeId: NodeId; forMs: number } | null> {
+    const leader = this.leader();
+    if (leader === null) return null;
+    const forMs = Math.max(1, this.#leaseWrittenAt + this.timing.renewDeadlineMs + afterMs - this.now());
+    const p = this.#up(leader, 'pause');
+    if (p.gate.paused) return null;
+    this.faults.stall++;
+    this.#hold(p);
+    return { nodeId: leader, forMs };
+  }
+
+  /** Cuts every running node off the transport at once, as a store restart does; `endOutage` heals. */
+  async outage(): Promise<void> {
+    this.faults.outage++;
+    for (const p of this.#procs.values()) {
+      if (!p.up) continue;
+      this.transport.faults.isolate(p.id);
+      this.#cutOff(p.id);
+    }
+    this.#disrupt('outage');
+  }
+
+  async endOutage(): Promise<void> {
+    for (const id of [...this.#cut]) {
+      this.transport.faults.heal(id);
+      this.#reconnected(id);
+    }
+    this.#restore('outage');
+  }
+
+  #cutOff(nodeId: NodeId): void {
+    if (this.#cut.has(nodeId)) return;
+    this.#cut.add(nodeId);
+    this.#feed({ kind: 'hearing', at: this.now(), nodeId, able: false, why: 'cut' });
+  }
+
+  #reconnected(nodeId: NodeId): void {
+    if (!this.#cut.delete(nodeId)) return;
+    this.#feed({ kind: 'hearing', at: this.now(), nodeId, able: true, why: 'cut' });
   }
 
   async resume(nodeId: NodeId): Promise<void> {
@@ -369,12 +431,14 @@ export class SimHarness implements Harness {
     if (!p?.up || !p.gate.paused) return;
     p.gate.resume();
     this.#restore(`pause ${nodeId}`);
+    this.#feed({ kind: 'hearing', at: this.now(), nodeId, able: true, why: 'paused' });
   }
 
   async isolate(nodeId: NodeId): Promise<void> {
     this.#up(nodeId, 'isolate');
     this.faults.isolate++;
     this.transport.faults.isolate(nodeId);
+    this.#cutOff(nodeId);
     this.#disrupt(`isolate ${nodeId}`);
   }
 
@@ -382,12 +446,14 @@ export class SimHarness implements Harness {
     const ids = nodeId === undefined ? [...this.#procs.keys()] : [nodeId];
     for (const id of ids) {
       this.transport.faults.heal(id);
+      this.#reconnected(id);
       for (const kind of ['isolate', 'delay', 'drop']) this.#restore(`${kind} ${id}`);
     }
   }
 
   /** Heals every network fault and resumes every paused node. */
   async healAll(): Promise<void> {
+    await this.endOutage();
     await this.heal();
     for (const p of this.#procs.values()) if (p.up && p.gate.paused) await this.resume(p.id);
   }
@@ -615,6 +681,7 @@ export class SimHarness implements Harness {
             this.#feed({ kind: 'lease', at: this.now(), holder: null, term: lastTerm });
             return;
           }
+          this.#leaseWrittenAt = this.now();
           const d = decodeLease(c.value, c.revision);
           if (!d.ok || d.value.term === lastTerm) return;
           lastTerm = d.value.term;

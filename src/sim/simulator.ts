@@ -15,8 +15,10 @@ import { type FaultCounts, SimHarness } from './sim-harness.js';
 
 /**
  * Fault families a run may draw from. `churn` is joins and graceful leaves; `restart-overlap` starts a
- * new process of a node while the old one is still leaving, its leave arriving late; `forge` a client
- * that is no node publishing forged messages on every subject (see `forger.ts`).
+ * new process of a node while the old one is still leaving, its leave arriving late; `outage` cuts
+ * every node off the store at once, the leader included (a store restart); `stall` pauses the leader
+ * so that it resumes just after its renew deadline; `forge` a client that is no node publishing
+ * forged messages on every subject (see `forger.ts`).
  */
 export type FaultKind =
   | 'crash'
@@ -26,6 +28,8 @@ export type FaultKind =
   | 'drop'
   | 'churn'
   | 'restart-overlap'
+  | 'outage'
+  | 'stall'
   | 'forge';
 export const FAULT_KINDS: readonly FaultKind[] = [
   'crash',
@@ -35,8 +39,12 @@ export const FAULT_KINDS: readonly FaultKind[] = [
   'drop',
   'churn',
   'restart-overlap',
+  'outage',
+  'stall',
   'forge',
 ];
+/** The fault families the first simulator drew from: the seeds of older reproductions draw from these. */
+export const CLASSIC_FAULT_KINDS: readonly FaultKind[] = FAULT_KINDS.slice(0, 6);
 
 /** One scheduled fault. `at` counts from the moment the initial cluster is up. */
 export interface FaultAction {
@@ -50,6 +58,8 @@ export interface FaultAction {
     | 'join'
     | 'leave'
     | 'restart-overlap'
+    | 'outage'
+    | 'stall'
     | 'forge';
   /** The node faulted (forge: the live node the forged messages name). */
   readonly node: NodeId;
@@ -139,6 +149,14 @@ export function generateSchedule(o: SimulationOptions): FaultAction[] {
         break;
       case 'isolate':
         out.push({ at: t, kind, node, forMs: rng.int(500, 8_000) });
+        break;
+      case 'outage':
+        // Every node; `node` is only a label. From a blip to well past the failure timeout.
+        out.push({ at: t, kind, node, forMs: rng.int(300, 6_000) });
+        break;
+      case 'stall':
+        // The leader, whoever it is then; `amount` is how far past its renew deadline it resumes.
+        out.push({ at: t, kind, node, forMs: 0, amount: rng.int(1, 300) });
         break;
       case 'delay':
         out.push({ at: t, kind, node, forMs: rng.int(1_000, 8_000), amount: rng.int(20, 400) });
@@ -239,12 +257,18 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationRes
       }
       while (i < schedule.length && schedule[i]!.at <= elapsed) {
         const a = schedule[i++]!;
-        if (await apply(h, a, faulted, leaving, maxFaulted, o.nodes, forging)) {
+        if (await apply(h, a, faulted, leaving, maxFaulted, o.nodes, forging, endings)) {
           applied++;
           if (a.kind === 'forge') {
             forging = true;
             endings.push({ at: a.at + a.forMs, node: a.node, kind: a.kind });
-          } else if (a.forMs > 0 && a.kind !== 'join' && a.kind !== 'leave' && a.kind !== 'restart-overlap') {
+          } else if (
+            a.forMs > 0 &&
+            a.kind !== 'join' &&
+            a.kind !== 'leave' &&
+            a.kind !== 'restart-overlap' &&
+            a.kind !== 'outage'
+          ) {
             faulted.set(a.node, a.kind);
             endings.push({ at: a.at + a.forMs, node: a.node, kind: a.kind });
           }
@@ -304,6 +328,9 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationRes
   return { ...result, wallMs: performance.now() - wall0 };
 }
 
+/** The key of a store outage in the map of faulted nodes: it faults every node. */
+const OUTAGE = '*outage';
+
 async function apply(
   h: SimHarness,
   a: FaultAction,
@@ -312,6 +339,7 @@ async function apply(
   maxFaulted: number,
   nodes: number,
   forging: boolean,
+  endings: Ending[],
 ): Promise<boolean> {
   const running = h.running();
   if (a.kind === 'forge') {
@@ -322,6 +350,25 @@ async function apply(
   if (a.kind === 'join') {
     if (running.includes(a.node)) return false;
     await h.add(a.node, { wait: false });
+    return true;
+  }
+  if (faulted.has(OUTAGE)) return false;
+  if (a.kind === 'outage') {
+    // Whole-cluster: only on an otherwise undisturbed cluster, so that healing one fault ends no other.
+    if (faulted.size > 0) return false;
+    await h.outage();
+    faulted.set(OUTAGE, 'outage');
+    endings.push({ at: a.at + a.forMs, node: OUTAGE, kind: 'outage' });
+    return true;
+  }
+  if (a.kind === 'stall') {
+    const leader = h.leader();
+    if (leader === null || faulted.has(leader) || leaving.has(leader) || faulted.size >= maxFaulted)
+      return false;
+    const stalled = await h.stallLeader(a.amount ?? 1);
+    if (stalled === null) return false;
+    faulted.set(stalled.nodeId, 'pause');
+    endings.push({ at: a.at + stalled.forMs, node: stalled.nodeId, kind: 'pause' });
     return true;
   }
   if (!running.includes(a.node) || faulted.has(a.node) || leaving.has(a.node)) return false;
@@ -362,6 +409,9 @@ async function end(h: SimHarness, e: Ending): Promise<void> {
       return;
     case 'pause':
       await h.resume(e.node);
+      return;
+    case 'outage':
+      await h.endOutage();
       return;
     case 'isolate':
     case 'delay':

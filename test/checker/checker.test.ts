@@ -420,3 +420,137 @@ describe('events-from-leader', () => {
     expect(v).toHaveLength(1);
   });
 });
+
+describe('failure-judged-blind: no failure judged by a blind judge', () => {
+  const T = FAST_TIMING.failureTimeoutMs;
+  const failed = (at: number, origin: string, nodeId: string, id = `f-${at}`): HistoryEntry => ({
+    kind: 'event',
+    at: at + 5,
+    event: {
+      type: 'NodeFailed',
+      id,
+      origin,
+      term: 1,
+      version: 1,
+      at,
+      nodeId,
+      incarnation: 1,
+      lastSeen: at - T,
+      orphaned: [],
+    },
+  });
+  const up = (at: number, nodeId: string): HistoryEntry => ({ kind: 'process', at, nodeId, up: true });
+  const hearing = (
+    at: number,
+    nodeId: string,
+    able: boolean,
+    why: 'cut' | 'paused' = 'cut',
+  ): HistoryEntry => ({
+    kind: 'hearing',
+    at,
+    nodeId,
+    able,
+    why,
+  });
+  const blind = (h: HistoryEntry[]) =>
+    checkHistory(h, config).filter((v) => v.invariant === 'failure-judged-blind');
+
+  it('accepts a failure judged after a full timeout of hearing', () => {
+    expect(
+      blind([
+        up(0, 'a'),
+        up(0, 'b'),
+        hearing(1000, 'a', false),
+        hearing(1500, 'a', true),
+        failed(1500 + T, 'a', 'b'),
+      ]),
+    ).toEqual([]);
+  });
+
+  it('flags a judge that was cut off within the failure timeout before its verdict (a store outage)', () => {
+    const v = blind([
+      up(0, 'a'),
+      up(0, 'b'),
+      hearing(5000, 'a', false),
+      hearing(8000, 'a', true),
+      failed(8500, 'a', 'b'),
+    ]);
+    expect(v.map((x) => x.message)).toEqual([expect.stringContaining('a judged b failed at 8500')]);
+  });
+
+  it('flags a verdict reached while paused, and one by a judge started less than a timeout before', () => {
+    expect(blind([up(0, 'a'), hearing(3000, 'a', false, 'paused'), failed(4000, 'a', 'b')])).toHaveLength(1);
+    expect(blind([up(1000, 'a'), failed(1000 + T - 1, 'a', 'b')])).toHaveLength(1);
+  });
+
+  it('flags a judge declaring itself failed', () => {
+    expect(blind([up(0, 'a'), failed(5000, 'a', 'a')]).map((x) => x.message)).toEqual([
+      'a judged itself failed',
+    ]);
+  });
+
+  it('nests reasons: a paused judge that is also cut off hears again only when both end', () => {
+    const h = [
+      up(0, 'a'),
+      hearing(1000, 'a', false),
+      hearing(1200, 'a', false),
+      hearing(1500, 'a', true),
+      hearing(4000, 'a', true),
+      failed(4000 + T - 1, 'a', 'b'),
+    ];
+    expect(blind(h)).toHaveLength(1);
+  });
+});
+
+describe('failure-judged-blind: what is not blindness', () => {
+  const T = FAST_TIMING.failureTimeoutMs;
+  const base = { term: 1, version: 1, origin: 'a' };
+  it('a pause that ended before the deadline: what was sent waited in the inbox and was read', () => {
+    const h: HistoryEntry[] = [
+      { kind: 'process', at: 0, nodeId: 'a', up: true },
+      { kind: 'hearing', at: 3000, nodeId: 'a', able: false, why: 'paused' },
+      { kind: 'hearing', at: 3300, nodeId: 'a', able: true, why: 'paused' },
+      {
+        kind: 'event',
+        at: 4000,
+        event: {
+          type: 'NodeFailed',
+          id: 'f',
+          ...base,
+          at: 4000,
+          nodeId: 'b',
+          incarnation: 1,
+          lastSeen: 4000 - T,
+          orphaned: [],
+        },
+      },
+    ];
+    expect(checkHistory(h, config).filter((v) => v.invariant === 'failure-judged-blind')).toEqual([]);
+  });
+
+  it('the old incarnation failed together with the admission of a newer one (a rejoin)', () => {
+    const h: HistoryEntry[] = [
+      { kind: 'process', at: 1000, nodeId: 'a', up: true },
+      {
+        kind: 'event',
+        at: 1500,
+        event: {
+          type: 'NodeFailed',
+          id: 'f',
+          ...base,
+          at: 1500,
+          nodeId: 'b',
+          incarnation: 1,
+          lastSeen: 900,
+          orphaned: [],
+        },
+      },
+      {
+        kind: 'event',
+        at: 1500,
+        event: { type: 'NodeJoined', id: 'j', ...base, at: 1500, nodeId: 'b', incarnation: 2, weight: 1 },
+      },
+    ];
+    expect(checkHistory(h, config).filter((v) => v.invariant === 'failure-judged-blind')).toEqual([]);
+  });
+});

@@ -61,6 +61,8 @@ const events = (s: AnyMachineSnapshot): EventObject[] => {
     { type: 'REPORT_LOAD', at, load: 3 },
     { type: 'STORE_CONTACT', at, receivedAt: at, state: member },
     { type: 'STORE_CONTACT', at, receivedAt: at, state: failed },
+    { type: 'CONNECTION', at, status: 'disconnected' },
+    { type: 'CONNECTION', at, status: 'connected' },
     { type: 'COMMAND', at, requestId: 'q', command: { type: 'markNodeFailed', nodeId: 'nobody' } },
     { type: 'RESIGN', at },
     { type: 'STOP', at },

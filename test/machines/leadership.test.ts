@@ -11,6 +11,7 @@ import {
   type LeadershipReport,
   leadershipMachine,
   type ReadOutput,
+  type RenewInput,
   type RenewOutput,
 } from '../../machines/leadership.machine.js';
 import type { LeadershipLost } from '../../src/domain/events.js';
@@ -26,7 +27,7 @@ function start(opts: { eligible?: boolean; now?: number } = {}) {
   const machine = leadershipMachine.provide({
     actors: {
       acquireLease: fakes.logic<AcquireOutput, { nodeId: string }>('acquireLease'),
-      renewLease: fakes.logic<RenewOutput, { nodeId: string; term: number; revision: number }>('renewLease'),
+      renewLease: fakes.logic<RenewOutput, RenewInput>('renewLease'),
       releaseLease: fakes.logic<{ at: number }, { term: number; revision: number }>('releaseLease'),
       readLease: fakes.logic<ReadOutput, void>('readLease'),
     },
@@ -201,7 +202,9 @@ describe('Lease renewal policy: the leader renews every renewInterval and steps 
     const from = await t.becomeLeader(3);
     await t.clock.advance(timing.renewIntervalMs);
     expect(t.value()).toEqual({ leader: 'renewing' });
-    expect(t.fakes.inputsOf('renewLease')).toEqual([{ nodeId: 'n1', term: 3, revision: 3 }]);
+    expect(t.fakes.inputsOf('renewLease')).toEqual([
+      { nodeId: 'n1', term: 3, revision: 3, notAfter: from + timing.renewDeadlineMs },
+    ]);
     await t.renewed(4);
     expect(t.value()).toEqual({ leader: 'waiting' });
     expect(t.reports()[1]).toEqual({
@@ -219,7 +222,12 @@ describe('Lease renewal policy: the leader renews every renewInterval and steps 
       },
     });
     await t.clock.advance(timing.renewIntervalMs);
-    expect(t.fakes.inputsOf('renewLease')[1]).toEqual({ nodeId: 'n1', term: 3, revision: 4 });
+    expect(t.fakes.inputsOf('renewLease')[1]).toEqual({
+      nodeId: 'n1',
+      term: 3,
+      revision: 4,
+      notAfter: from + timing.renewIntervalMs + timing.renewDeadlineMs,
+    });
   });
 
   it('stays leader when a renewal fails once and the next succeeds', async () => {
@@ -239,14 +247,15 @@ describe('Lease renewal policy: the leader renews every renewInterval and steps 
 
   it('retries an unknown renewal outcome at the revision it still holds', async () => {
     const t = start();
-    await t.becomeLeader(3);
+    const from = await t.becomeLeader(3);
     await t.clock.advance(timing.renewIntervalMs);
     await t.fakes.resolve('renewLease', { kind: 'unknown', reason: 'timeout', at: t.clock.now() });
     expect(t.value()).toEqual({ leader: 'waiting' });
     await t.clock.advance(timing.renewIntervalMs);
+    const notAfter = from + timing.renewDeadlineMs;
     expect(t.fakes.inputsOf('renewLease')).toEqual([
-      { nodeId: 'n1', term: 3, revision: 3 },
-      { nodeId: 'n1', term: 3, revision: 3 },
+      { nodeId: 'n1', term: 3, revision: 3, notAfter },
+      { nodeId: 'n1', term: 3, revision: 3, notAfter },
     ]);
     expect(t.types()).toEqual(['LEADER_ELECTED']);
   });
@@ -258,6 +267,8 @@ describe('Lease renewal policy: the leader renews every renewInterval and steps 
     await t.clock.advance(timing.renewDeadlineMs - 1);
     expect(t.value()).toEqual({ leader: 'renewing' });
     await t.clock.advance(1);
+    expect(t.value()).toBe('relinquishing');
+    await t.fakes.resolve('releaseLease', { at: t.clock.now() });
     expect(t.value()).toBe('follower');
     const lost = t.run.received.find((r) => r.event.type === 'LEADERSHIP_LOST');
     const report = lost?.event as Extract<LeadershipReport, { type: 'LEADERSHIP_LOST' }> | undefined;
@@ -269,6 +280,52 @@ describe('Lease renewal policy: the leader renews every renewInterval and steps 
     expect(lost!.clockAt).toBeLessThan(from + timing.leaseTtlMs);
     expect(report!.event.at).toBeLessThan(from + timing.leaseTtlMs);
     expect(t.actor.getSnapshot().context.held).toBeNull();
+  });
+
+  it('deletes the lease it may still hold when it steps down at the renew deadline, at the revision held', async () => {
+    const t = start();
+    await t.becomeLeader(3);
+    await t.clock.advance(timing.renewDeadlineMs);
+    expect(t.value()).toBe('relinquishing');
+    expect(t.fakes.inputsOf('releaseLease')).toEqual([{ term: 3, revision: 3 }]);
+    // A failed delete (store unreachable) still ends in follower: the TTL removes the lease.
+    await t.fakes.reject('releaseLease');
+    expect(t.value()).toBe('follower');
+    expect(t.actor.getSnapshot().context.held).toBeNull();
+  });
+
+  it('steps down without sending when the renewal could only start at or after the deadline (a paused leader resuming)', async () => {
+    const t = start();
+    await t.becomeLeader(3);
+    await t.clock.advance(timing.renewIntervalMs);
+    await t.fakes.resolve('renewLease', { kind: 'late', at: t.clock.now() });
+    expect(t.value()).toBe('relinquishing');
+    expect(t.lost().map((e) => e.reason)).toEqual(['renew-deadline']);
+    expect(t.fakes.inputsOf('releaseLease')).toEqual([{ term: 3, revision: 3 }]);
+  });
+
+  it('does not count a renewal that started at the deadline, and deletes the lease at the revision it wrote', async () => {
+    const t = start();
+    const from = await t.becomeLeader(3);
+    await t.clock.advance(timing.renewIntervalMs);
+    await t.fakes.resolve('renewLease', {
+      kind: 'renewed',
+      revision: 4,
+      startedAt: from + timing.renewDeadlineMs,
+      at: t.clock.now(),
+    });
+    expect(t.value()).toBe('relinquishing');
+    expect(t.types()).toEqual(['LEADER_ELECTED', 'LEADERSHIP_LOST']);
+    expect(t.fakes.inputsOf('releaseLease')).toEqual([{ term: 3, revision: 4 }]);
+  });
+
+  it('does not release a lease lost to another holder when it steps down', async () => {
+    const t = start();
+    await t.becomeLeader(3);
+    await t.clock.advance(timing.renewIntervalMs);
+    await t.fakes.resolve('renewLease', { kind: 'lost', lease: other(4), at: t.clock.now() });
+    expect(t.value()).toBe('follower');
+    expect(t.fakes.inputsOf('releaseLease')).toEqual([]);
   });
 
   it('measures the renew deadline from the start of the last successful renewal', async () => {

@@ -42,6 +42,7 @@ const events = (s: AnyMachineSnapshot): EventObject[] => {
     ...STATUSES.map((status) => ({ type: 'SYNC', at, status, incarnation: 1 })),
     { type: 'JUDGE', at, judge: false },
     { type: 'JUDGE', at, judge: true },
+    { type: 'HEARING_RESTORED', at },
     { type: 'xstate.after.untilDeadline.nodeLifecycle.active.healthy' },
     { type: 'xstate.after.untilDeadline.nodeLifecycle.draining.healthy' },
   ] as EventObject[];

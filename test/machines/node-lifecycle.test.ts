@@ -86,14 +86,38 @@ describe('Node failure policy: active.healthy becomes suspected at lastSeen + fa
     expect(t.run.proposals().map((p) => p.type)).toEqual(['PROPOSE_FAILED']);
   });
 
-  it('a follower actor suspects but proposes nothing; it proposes once it becomes judge', async () => {
+  it('a follower actor suspects but proposes nothing; once judge, it proposes only a full timeout later', async () => {
     const t = start({ judge: false });
     await t.clock.advanceTo(timing.failureTimeoutMs);
     expect(t.value()).toEqual({ active: 'suspected' });
     expect(t.run.proposals()).toEqual([]);
-    t.subject.send({ type: 'JUDGE', at: t.clock.now(), judge: true });
+    // The new judge may have missed heartbeats (it was cut off with everyone else): no verdict yet.
+    const judgeAt = t.clock.now();
+    t.subject.send({ type: 'JUDGE', at: judgeAt, judge: true });
     await settle();
+    expect(t.value()).toEqual({ active: 'healthy' });
+    expect(t.run.proposals()).toEqual([]);
+    await t.clock.advanceTo(judgeAt + timing.failureTimeoutMs - 1);
+    expect(t.run.proposals()).toEqual([]);
+    await t.clock.advance(1);
     expect(t.run.proposals().map((p) => p.type)).toEqual(['PROPOSE_FAILED']);
+  });
+
+  it('a judge that could not hear gives a suspected node a full timeout from when it hears again', async () => {
+    const t = start();
+    await t.clock.advanceTo(timing.failureTimeoutMs);
+    expect(t.run.proposals().map((p) => p.type)).toEqual(['PROPOSE_FAILED']);
+    const restoredAt = t.clock.now() + 100;
+    await t.clock.advanceTo(restoredAt);
+    t.subject.send({ type: 'HEARING_RESTORED', at: restoredAt });
+    await settle();
+    expect(t.value()).toEqual({ active: 'healthy' });
+    await t.clock.advanceTo(restoredAt + timing.failureTimeoutMs - 1);
+    expect(t.run.proposals()).toHaveLength(1);
+    t.beat();
+    await t.clock.advanceTo(restoredAt + timing.failureTimeoutMs + 10);
+    expect(t.value()).toEqual({ active: 'healthy' });
+    expect(t.run.proposals()).toHaveLength(1);
   });
 
   it('a heartbeat of the current incarnation clears a suspicion', async () => {

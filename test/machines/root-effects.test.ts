@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { ClusterNodeContext } from '../../machines/cluster-node.machine.js';
+import { initialHearing } from '../../machines/hearing.js';
 import type { Proposal } from '../../machines/proposals.js';
 import {
   adoptTopology,
@@ -12,8 +13,11 @@ import {
   confirmMembership,
   decideQueued,
   dropPending,
+  enqueueFailure,
   enqueueProposal,
   hostedMap,
+  mayJudgeFailed,
+  noteConnection,
   proposalOf,
   type RootEffect,
   routeHeartbeat,
@@ -25,6 +29,8 @@ import type { NodeId, NodeInfo, NodeStatus } from '../../src/domain/values.js';
 import type { Heartbeat } from '../../src/protocol/messages.js';
 
 const timing = FAST_TIMING;
+/** Hearing since the context's start (100), last heard at `at`. */
+const heard = (at: number) => ({ connected: true, heardAt: at, since: 100 });
 
 function context(over: Partial<ClusterNodeContext> = {}): ClusterNodeContext {
   return {
@@ -45,6 +51,8 @@ function context(over: Partial<ClusterNodeContext> = {}): ClusterNodeContext {
     fenced: false,
     queue: [],
     pending: null,
+    hearing: initialHearing(100),
+    heldFailures: [],
     tracked: {},
     failures: 0,
     ...over,
@@ -383,7 +391,7 @@ describe('routeHeartbeat', () => {
 
   it('creates the lifecycle actor of a node first heard, with the weight it announces, judging while leading', () => {
     const step = routeHeartbeat(context({ term: 2 }), { at: 250, heartbeat: hb() });
-    expect(step.patch).toEqual({ now: 250, tracked: { n2: 'Joining' } });
+    expect(step.patch).toEqual({ now: 250, tracked: { n2: 'Joining' }, hearing: heard(250) });
     expect(step.effects).toEqual([
       {
         kind: 'spawnLifecycle',
@@ -412,7 +420,7 @@ describe('routeHeartbeat', () => {
       heartbeat: hb({ load: 2 }),
     });
     expect(step).toEqual({
-      patch: { now: 260 },
+      patch: { now: 260, hearing: heard(260) },
       effects: [
         {
           kind: 'send',
@@ -430,7 +438,7 @@ describe('routeHeartbeat', () => {
       kind: 'spawnLifecycle',
       input: { nodeId: 'n2', status: 'Draining', incarnation: 2, judge: false },
     });
-    expect(step.patch).toEqual({ now: 270, tracked: { n2: 'Draining' } });
+    expect(step.patch).toEqual({ now: 270, tracked: { n2: 'Draining' }, hearing: heard(270) });
   });
 });
 
@@ -445,11 +453,14 @@ describe('routeHeartbeat and tombstones', () => {
       version: 0,
       load: 0,
     });
-    expect(routeHeartbeat(ctx, { at: 300, heartbeat: beat(3) })).toEqual({ patch: {}, effects: [] });
-    expect(routeHeartbeat(ctx, { at: 300, heartbeat: beat(2) })).toEqual({ patch: {}, effects: [] });
+    // Still proof that this node hears: only the hearing is noted.
+    const ignored = { patch: { now: 300, hearing: heard(300) }, effects: [] };
+    expect(routeHeartbeat(ctx, { at: 300, heartbeat: beat(3) })).toEqual(ignored);
+    expect(routeHeartbeat(ctx, { at: 300, heartbeat: beat(2) })).toEqual(ignored);
     expect(routeHeartbeat(ctx, { at: 300, heartbeat: beat(4) }).patch).toEqual({
       now: 300,
       tracked: { n2: 'Joining' },
+      hearing: heard(300),
     });
   });
 });
@@ -541,5 +552,120 @@ describe('hostedMap', () => {
     expect(hostedMap(state, 'n2', 4).shardMap.owners).toEqual(['n1', null, null, 'n1']);
     expect(hostedMap(state, 'n2', 2).shardMap.owners).toEqual(['n1', null, null, 'n1']);
     expect(hostedMap(state, 'stranger', 1)).toBe(state);
+  });
+});
+
+describe('a deaf judge fails nobody', () => {
+  const beat = (nodeId: NodeId): Heartbeat => ({
+    nodeId,
+    incarnation: 1,
+    weight: 1,
+    status: 'Active',
+    version: 0,
+    load: 0,
+  });
+  const leading = (over: Partial<ClusterNodeContext> = {}) =>
+    context({ term: 2, fenced: true, tracked: { n1: 'Active', n2: 'Active', n3: 'Active' }, ...over });
+  const restored = (at: number) =>
+    ['n1', 'n2', 'n3'].map((id) => ({
+      kind: 'send',
+      to: `lifecycle-${id}`,
+      event: { type: 'HEARING_RESTORED', at },
+    }));
+
+  it('a judge never declares itself failed', () => {
+    const at = 100 + timing.failureTimeoutMs;
+    const ctx = leading({ hearing: { connected: true, heardAt: at - 10, since: 100 } });
+    expect(mayJudgeFailed(ctx, { nodeId: 'n1', at })).toBe(false);
+    expect(mayJudgeFailed(ctx, { nodeId: 'n2', at })).toBe(true);
+  });
+
+  const failedAt = (at: number, nodeId = 'n2') => ({
+    type: 'PROPOSE_FAILED' as const,
+    nodeId,
+    incarnation: 1,
+    lastSeen: at - timing.failureTimeoutMs,
+    at,
+  });
+
+  it('drops the failure a deaf judge proposes', () => {
+    expect(enqueueFailure(leading(), failedAt(100 + timing.failureTimeoutMs))).toEqual({});
+  });
+
+  it('holds the failure a hearing judge proposes, and queues it once a heartbeat after the deadline confirms it heard', () => {
+    const at = 100 + timing.failureTimeoutMs;
+    const hearing = leading({ hearing: { connected: true, heardAt: at - 10, since: 100 } });
+    const held = { ...hearing, ...enqueueFailure(hearing, failedAt(at)) };
+    expect(held.heldFailures).toEqual([failedAt(at)]);
+    expect(held.queue).toEqual([]);
+    const step = routeHeartbeat(held, { at: at + 100, heartbeat: beat('n3') });
+    expect(step.patch.queue).toEqual([proposalOf(failedAt(at)).proposal]);
+    expect(step.patch.heldFailures).toEqual([]);
+  });
+
+  it('a paused judge whose deadline timer fired late confirms nothing: the gap drops the held failure', () => {
+    const at = 100 + timing.failureTimeoutMs;
+    // Paused from just before the deadline: the timer fired on resuming, before the inbox was read.
+    const hearing = leading({ hearing: { connected: true, heardAt: at - 140, since: 100 } });
+    const held = { ...hearing, ...enqueueFailure(hearing, failedAt(at)) };
+    const step = routeHeartbeat(held, { at: at + 1500, heartbeat: beat('n3') });
+    expect(step.patch.heldFailures).toEqual([]);
+    expect(step.patch.queue).toBeUndefined();
+    expect(step.effects.slice(0, 3)).toEqual(restored(at + 1500));
+  });
+
+  it('a heartbeat of the node held failed drops the failure; a disconnection drops every held one', () => {
+    const at = 100 + timing.failureTimeoutMs;
+    const hearing = leading({ hearing: { connected: true, heardAt: at - 10, since: 100 } });
+    const held = { ...hearing, ...enqueueFailure(hearing, failedAt(at)) };
+    const spoke = routeHeartbeat(held, { at: at + 100, heartbeat: beat('n2') });
+    expect(spoke.patch.heldFailures).toEqual([]);
+    expect(spoke.patch.queue).toBeUndefined();
+    expect(noteConnection(held, { at: at + 1, status: 'disconnected' }).patch.heldFailures).toEqual([]);
+  });
+
+  it('a judge that heard nothing (not even itself) shortly before the deadline may not propose the failure', () => {
+    const at = 100 + timing.failureTimeoutMs;
+    const ctx = leading({
+      hearing: { connected: true, heardAt: at - 2 * timing.heartbeatIntervalMs, since: 100 },
+    });
+    expect(mayJudgeFailed(ctx, { nodeId: 'n2', at })).toBe(false);
+    const hearing = { connected: true, heardAt: at - timing.heartbeatIntervalMs, since: 100 };
+    expect(mayJudgeFailed(leading({ hearing }), { nodeId: 'n2', at })).toBe(true);
+  });
+
+  it('the first heartbeat after a gap (a pause) restarts every deadline from its arrival', () => {
+    const ctx = leading({ hearing: { connected: true, heardAt: 100, since: 100 } });
+    const at = 100 + 2 * timing.heartbeatIntervalMs;
+    const step = routeHeartbeat(ctx, { at, heartbeat: beat('n2') });
+    expect(step.effects.slice(0, 3)).toEqual(restored(at));
+    expect(step.patch.hearing).toEqual({ connected: true, heardAt: at, since: at });
+    // A deadline passed within a timeout of hearing again is not judged.
+    const after = { ...ctx, ...step.patch };
+    expect(mayJudgeFailed(after, { nodeId: 'n3', at: at + timing.failureTimeoutMs - 1 })).toBe(false);
+    const heardOn = { ...after, hearing: { ...after.hearing, heardAt: at + timing.failureTimeoutMs - 100 } };
+    expect(mayJudgeFailed(heardOn, { nodeId: 'n3', at: at + timing.failureTimeoutMs })).toBe(true);
+    // Heartbeats an interval apart are no gap.
+    const next = routeHeartbeat(after, { at: at + timing.heartbeatIntervalMs, heartbeat: beat('n2') });
+    expect(next.effects.map((e) => (e.kind === 'send' ? e.event.type : e.kind))).toEqual(['HEARTBEAT']);
+  });
+
+  it('while disconnected no failure is proposed; reconnected, every deadline restarts from then', () => {
+    const down = noteConnection(leading(), { at: 500, status: 'disconnected' });
+    expect(down.effects).toEqual([]);
+    const ctx = leading(down.patch);
+    expect(mayJudgeFailed(ctx, { nodeId: 'n2', at: 500 + timing.failureTimeoutMs })).toBe(false);
+    expect(noteConnection(ctx, { at: 600, status: 'reconnecting' }).effects).toEqual([]);
+    const up = noteConnection(ctx, { at: 3500, status: 'connected' });
+    expect(up.effects).toEqual(restored(3500));
+    const back = leading(up.patch);
+    expect(mayJudgeFailed(back, { nodeId: 'n2', at: 3500 + timing.failureTimeoutMs - 1 })).toBe(false);
+    // Heard its own heartbeats meanwhile: it may judge a full timeout after reconnecting.
+    const heardSince = leading({
+      hearing: { ...back.hearing, heardAt: 3500 + timing.failureTimeoutMs - 100 },
+    });
+    expect(mayJudgeFailed(heardSince, { nodeId: 'n2', at: 3500 + timing.failureTimeoutMs })).toBe(true);
+    // Already connected: nothing restarts.
+    expect(noteConnection(back, { at: 3600, status: 'connected' }).effects).toEqual([]);
   });
 });

@@ -31,8 +31,10 @@ describe('the simulator', () => {
       'isolate',
       'join',
       'leave',
+      'outage',
       'pause',
       'restart-overlap',
+      'stall',
     ]);
   });
 
