@@ -156,10 +156,13 @@ describe.skipIf(process.env.AETHER_SKIP_BROWSER === '1')('visualizer in a browse
     // The serving side of hand-offs, drawn with its state highlighted.
     await until(
       page,
-      'the shard host chart drawn, serving',
+      'the shard host chart drawn, serving with its membership confirmed',
       () =>
         document.querySelector(
-          '[data-testid="statechart-shardHost"][data-laid-out="true"] g.state.active[data-state-id="shardHost.serving"]',
+          '[data-testid="statechart-shardHost"][data-laid-out="true"] g.state.active[data-state-id="shardHost.requests.serving"]',
+        ) !== null &&
+        document.querySelector(
+          '[data-testid="statechart-shardHost"] g.state.active[data-state-id="shardHost.membership.confirmed"]',
         ) !== null,
       null,
     );
