@@ -20,7 +20,7 @@ import {
   startNatsServer,
   stopAll,
 } from '../support/nats-server.js';
-import { killAll, type NodeProcess, spawnNodes, waitUntil } from '../support/node-process.js';
+import { fastNodeArgs, killAll, type NodeProcess, spawnNodes, waitUntil } from '../support/node-process.js';
 
 const SHARDS = 64;
 const IDS = ['n1', 'n2', 'n3'];
@@ -36,24 +36,7 @@ describe.skipIf(!natsServerAvailable())('forged events on the bus', () => {
   beforeAll(async () => {
     server = await startNatsServer();
     procs = IDS.map(
-      (id) =>
-        spawnNodes(
-          [id],
-          [
-            '--nats',
-            server.url,
-            '--cluster',
-            cluster,
-            '--shards',
-            String(SHARDS),
-            '--timing',
-            'fast',
-            '--log-level',
-            'warn',
-            '--log-file',
-            logFile(id),
-          ],
-        )[0]!,
+      (id) => spawnNodes([id], [...fastNodeArgs(server.url, cluster, SHARDS), '--log-file', logFile(id)])[0]!,
     );
     forger = await connect({ servers: server.url });
   });

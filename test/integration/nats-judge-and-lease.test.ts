@@ -23,6 +23,7 @@ import {
   converged,
   doubleClaims,
   doubleLeaders,
+  fastNodeArgs,
   killAll,
   type NodeProcess,
   readAudit,
@@ -32,18 +33,7 @@ import {
 
 const SHARDS = 64;
 const clusterName = (p: string) => `${p}${Math.random().toString(36).slice(2, 8)}`;
-const nodeArgs = (url: string, cluster: string) => [
-  '--nats',
-  url,
-  '--cluster',
-  cluster,
-  '--shards',
-  String(SHARDS),
-  '--timing',
-  'fast',
-  '--log-level',
-  'warn',
-];
+const nodeArgs = (url: string, cluster: string) => fastNodeArgs(url, cluster, SHARDS);
 
 /** The lease key's changes as a watcher on the server sees them, stamped with the local receive time. */
 interface LeaseChange {

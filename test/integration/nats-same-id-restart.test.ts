@@ -12,7 +12,7 @@ import {
   startNatsServer,
   stopAll,
 } from '../support/nats-server.js';
-import { converged, killAll, NodeProcess, readAudit } from '../support/node-process.js';
+import { converged, fastNodeArgs, killAll, NodeProcess, readAudit } from '../support/node-process.js';
 import { readTopology } from '../support/topology-reader.js';
 
 const SHARDS = 64;
@@ -23,19 +23,8 @@ describe.skipIf(!natsServerAvailable())('a same-id restart overlapping the old p
   const procs: NodeProcess[] = [];
   const cluster = `r${Math.random().toString(36).slice(2, 8)}`;
   const args = (url: string) => [
-    '--nats',
-    url,
-    '--cluster',
-    cluster,
-    '--shards',
-    String(SHARDS),
-    '--timing',
-    'fast',
     // Well above the test's length: the old incarnation must be replaced by the join, not failed.
-    '--failure-timeout',
-    '8s',
-    '--log-level',
-    'warn',
+    ...fastNodeArgs(url, cluster, SHARDS, '--failure-timeout', '8s'),
   ];
 
   beforeAll(async () => {

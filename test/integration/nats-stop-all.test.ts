@@ -10,7 +10,7 @@ import {
   startNatsServer,
   stopAll,
 } from '../support/nats-server.js';
-import { converged, killAll, NodeProcess, readAudit } from '../support/node-process.js';
+import { converged, fastNodeArgs, killAll, NodeProcess, readAudit } from '../support/node-process.js';
 import { readTopology } from '../support/topology-reader.js';
 
 const SHARDS = 64;
@@ -26,19 +26,8 @@ describe.skipIf(!natsServerAvailable())('stopping every node at once', () => {
     nodes = IDS.map(
       (id) =>
         new NodeProcess(id, [
-          '--nats',
-          server.url,
-          '--cluster',
-          cluster,
-          '--shards',
-          String(SHARDS),
-          '--timing',
-          'fast',
           // Far above the stop: a node shown Failed in the end was judged, not left.
-          '--failure-timeout',
-          '8s',
-          '--log-level',
-          'warn',
+          ...fastNodeArgs(server.url, cluster, SHARDS, '--failure-timeout', '8s'),
         ]),
     );
     await nodes[0]!.waitFor(() => converged(nodes, SHARDS), 'five nodes to converge', 30_000);
