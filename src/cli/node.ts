@@ -174,11 +174,15 @@ function natsLogger(log: Logger): NatsLogger {
 /** How long `aether node` keeps retrying a start that fails on transient store errors. */
 const START_WITHIN_MS = 30_000;
 
-/** A store that answered late or had no stream leader: worth another start. Refusals are not. */
+/**
+ * A store that answered late, had no stream leader, or did not yet see a bucket another node had
+ * just created (a replicated stream on a server cluster is found a moment after its creation): worth
+ * another start. Refusals are not.
+ */
 function transient(err: unknown): boolean {
   const code = (err as { code?: unknown }).code;
   if (code === 'TIMEOUT') return true;
-  return code === 'TRANSPORT' && /no responders/i.test((err as Error).message);
+  return code === 'TRANSPORT' && /no responders|stream not found/i.test((err as Error).message);
 }
 
 const PLACEMENTS = ['balanced', 'consistent-hash'] as const;
