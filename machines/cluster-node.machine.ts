@@ -186,6 +186,8 @@ export interface CommitTopologyInput {
   readonly state: ClusterState;
   readonly expectedRevision: number;
   readonly term: Term;
+  /** The batch's events: the record carries them until the audit stream has stored them. */
+  readonly events: readonly DomainEvent[];
 }
 export interface CommitTopologyOutput {
   readonly revision: number;
@@ -515,6 +517,7 @@ export const clusterNodeMachine = setup({
                       state: context.pending?.next ?? context.cluster,
                       expectedRevision: context.revision,
                       term: context.term ?? 0,
+                      events: context.pending?.events ?? [],
                     }),
                     onDone: {
                       target: 'idle',

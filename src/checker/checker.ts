@@ -10,6 +10,7 @@ import type { DomainEvent } from '../domain/events.js';
 import { checkInvariants, summarize } from '../domain/invariants.js';
 import type { ClusterState } from '../domain/state.js';
 import type { NodeId, ShardId, Term } from '../domain/values.js';
+import { AuditTrailCheck } from './audit-trail.js';
 import type { HistoryEntry, ViewSnapshot } from './history.js';
 
 /** The invariants this checker judges. */
@@ -53,7 +54,14 @@ export type CheckedInvariant =
    * operator's markNodeFailed is not a judgement by silence either; histories that contain one should
    * not be read against this property.)
    */
-  | 'failure-judged-blind';
+  | 'failure-judged-blind'
+  /**
+   * Every committed decision (an event delivered by its leader, renewals and step-downs aside) is
+   * stored in the audit stream exactly once and in commit order; no event of a term is stored after
+   * one of a newer term. Owed in full once faults have healed for the convergence bound (events of the
+   * last recovery window aside). Judged only when the history reads the stream (`audit` entries).
+   */
+  | 'audit-trail';
 
 export const CHECKED_INVARIANTS: readonly CheckedInvariant[] = [
   'single-leader-per-term',
@@ -70,6 +78,7 @@ export const CHECKED_INVARIANTS: readonly CheckedInvariant[] = [
   'event-fits-state',
   'events-from-leader',
   'failure-judged-blind',
+  'audit-trail',
 ];
 
 /** One broken invariant: which, when, and the observations that show it. */
@@ -266,6 +275,10 @@ class InvariantChecker implements Checker {
   #slowest = 0;
   /** Writer of the first topology committed in each term: the node that led it. */
   readonly #termWriters = new Map<Term, NodeId>();
+  readonly #audit = new AuditTrailCheck();
+  #auditRead = false;
+  /** Since when no fault happened (unlike `#quietSince`, not cleared once convergence is seen). */
+  #healedSince: number | null = null;
   /** Delivered events whose term no commit has shown yet, by id. */
   readonly #unvouched = new Map<string, { readonly event: DomainEvent; readonly at: number }>();
 
@@ -301,7 +314,16 @@ class InvariantChecker implements Checker {
     if (entry.at > this.#now) this.#now = entry.at;
     switch (entry.kind) {
       case 'event':
+        this.#audit.delivered(entry.event, entry.at);
         this.#onEvent(entry.event, entry.at);
+        break;
+      case 'audit':
+        this.#auditRead = true;
+        for (const m of entry.messages) {
+          for (const f of this.#audit.stored(m.seq, m.event, entry.at)) {
+            this.#report('audit-trail', f.at, f.message, [...f.evidence], f.key);
+          }
+        }
         break;
       case 'view':
         this.#onView(entry.observer, entry.view, entry.at);
@@ -343,9 +365,11 @@ class InvariantChecker implements Checker {
         break;
       case 'fault':
         this.#quietSince = null;
+        this.#healedSince = null;
         break;
       case 'quiet':
         if (this.#quietSince === null) this.#quietSince = entry.at;
+        if (this.#healedSince === null) this.#healedSince = entry.at;
         break;
       case 'tick':
         break;
@@ -354,8 +378,14 @@ class InvariantChecker implements Checker {
   }
 
   finish(at?: number): readonly Violation[] {
-    this.#failureSeen(null, at ?? this.#now);
-    this.#judgeDeadlines(at ?? this.#now, true);
+    const end = at ?? this.#now;
+    this.#failureSeen(null, end);
+    this.#judgeDeadlines(end, true);
+    if (this.#auditRead && this.#healedSince !== null && end - this.#healedSince >= this.#bound) {
+      for (const f of this.#audit.missing(end - this.#window, end)) {
+        this.#report('audit-trail', f.at, f.message, [...f.evidence], f.key);
+      }
+    }
     // A history that records no commit at all cannot say who led a term.
     for (const [id, p] of this.#termWriters.size > 0 ? this.#unvouched : []) {
       this.#report(

@@ -80,6 +80,19 @@ export type HistoryEntry =
       readonly able: boolean;
       readonly why: 'cut' | 'paused';
     }
+  /**
+   * Messages of the audit stream, in stream order, as read at `at` (a later read continues where the
+   * last one ended). `event` is null for a message that is no domain event.
+   */
+  | {
+      readonly kind: 'audit';
+      readonly at: number;
+      readonly messages: readonly {
+        readonly seq: number;
+        readonly storedAt: number;
+        readonly event: DomainEvent | null;
+      }[];
+    }
   /** A disruption began or happened (crash, pause, isolation, delay, loss, join, leave …). */
   | { readonly kind: 'fault'; readonly at: number; readonly description: string }
   /** Every fault has healed and no membership change is in flight: liveness is owed from here. */

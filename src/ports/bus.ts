@@ -22,8 +22,21 @@ export interface MessageBus {
 
 /** The kept history of domain events (a JetStream stream on NATS), deduplicated by message id. */
 export interface AuditLog {
-  /** Appends once per `msgId`: a repeat with the same id is acknowledged but not stored again. */
-  append(subject: string, data: Uint8Array, msgId: string): Promise<{ seq: number; duplicate: boolean }>;
+  /**
+   * Appends once per `msgId`: a repeat with the same id is acknowledged but not stored again (even
+   * when `expectLastSeq` no longer holds). With `expectLastSeq`, the message is stored only if the
+   * stream's last sequence is that number (0: empty), so a writer fences out any other writer. Many
+   * appends may be in flight at once; they are stored in the order they were called.
+   * @throws CasConflictError when the stream's last sequence is another; TimeoutError (outcome unknown).
+   */
+  append(
+    subject: string,
+    data: Uint8Array,
+    msgId: string,
+    expectLastSeq?: number,
+  ): Promise<{ seq: number; duplicate: boolean }>;
+  /** The sequence of the last stored message (0 when none was ever stored). */
+  lastSeq(): Promise<number>;
   /** Reads stored messages with sequence ≥ `fromSeq` (1-based), oldest first, up to the current end. */
   read(fromSeq?: number): AsyncIterable<{ seq: number; subject: string; data: Uint8Array; at: number }>;
 }

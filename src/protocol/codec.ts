@@ -173,23 +173,36 @@ const topologyRecordS = z.strictObject({
   writer: nodeIdS,
   term: nat,
   state: clusterStateS,
+  /** The audit outbox (see outbox.ts); absent in records written before it existed. */
+  outbox: z.string().optional(),
 });
 
-/** The topology record in the store: the whole cluster state, stamped with the writer and its term. */
-export function encodeTopology(state: ClusterState, writer: string, term: Term): Uint8Array {
-  return encode({ format: 1, writer, term, state });
+/** A decoded topology record: the state, who wrote it in which term, and the audit outbox (encoded). */
+export interface TopologyRecordBody {
+  readonly state: ClusterState;
+  readonly writer: string;
+  readonly term: Term;
+  readonly outbox: string;
+}
+
+/**
+ * The topology record in the store: the whole cluster state, stamped with the writer and its term,
+ * and the committed events not yet stored in the audit stream (encoded with `encodeOutbox`).
+ */
+export function encodeTopology(state: ClusterState, writer: string, term: Term, outbox = ''): Uint8Array {
+  return encode(
+    outbox === '' ? { format: 1, writer, term, state } : { format: 1, writer, term, state, outbox },
+  );
 }
 
 /** Validates a topology record; the last few are remembered (every node reads each commit). */
-export const decodeTopology: (
-  data: Uint8Array,
-) => Decoded<{ state: ClusterState; writer: string; term: Term }> = remembering(
+export const decodeTopology: (data: Uint8Array) => Decoded<TopologyRecordBody> = remembering(
   parseTopology,
   4,
   MAX_TOPOLOGY_BYTES,
 );
 
-function parseTopology(json: unknown): Decoded<{ state: ClusterState; writer: string; term: Term }> {
+function parseTopology(json: unknown): Decoded<TopologyRecordBody> {
   const r = validate(topologyRecordS, json);
   if (!r.ok) return r;
   const s = r.value.state;
@@ -201,7 +214,12 @@ function parseTopology(json: unknown): Decoded<{ state: ClusterState; writer: st
   }
   return {
     ok: true,
-    value: { state: s as unknown as ClusterState, writer: r.value.writer, term: r.value.term },
+    value: {
+      state: s as unknown as ClusterState,
+      writer: r.value.writer,
+      term: r.value.term,
+      outbox: r.value.outbox ?? '',
+    },
   };
 }
 

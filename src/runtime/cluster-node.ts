@@ -327,6 +327,9 @@ export class ClusterNode {
     if (!ctx) return;
     // Commands are queued by the root from the moment it leads (before fencing completes).
     void this.#parts?.commands.listen(ctx.term !== null && this.#phase !== 'stopped');
+    // The audit stream is written for a term only once its election is committed (see AuditAppender).
+    if (ctx.term !== null && ctx.fenced) this.#parts?.audit.lead(ctx.term);
+    else if (ctx.term === null) this.#parts?.audit.follow();
     this.#waiters.check();
     if (this.#fanout.observed) this.#fanout.emit({ kind: 'view', nodeId: this.nodeId, view: this.state() });
   }

@@ -12,11 +12,12 @@ import {
 } from '../../machines/rebalancing.machine.js';
 import { type ReleaseAnswer, shardHostMachine } from '../../machines/shard-host.machine.js';
 import { NotLeaderError } from '../domain/errors.js';
+import type { DomainEvent } from '../domain/events.js';
 import type { NodeId, ShardId } from '../domain/values.js';
 import type { Clock } from '../ports/clock.js';
 import type { Heartbeat } from '../protocol/messages.js';
 import type { KvLeaseStore } from './lease-store.js';
-import type { KvTopologyStore } from './topology-store.js';
+import type { KvTopologyStore, TopologyRecord } from './topology-store.js';
 
 export interface MachinePorts {
   readonly nodeId: NodeId;
@@ -30,6 +31,11 @@ export interface MachinePorts {
   readonly acquired: (shards: readonly ShardId[]) => void;
   readonly answerRelease: (answer: ReleaseAnswer) => void;
   readonly publishHeartbeat: (hb: Heartbeat) => void;
+  /** The audit outbox: what a commit carries, and what a leader's read of the record brings. */
+  readonly outbox: {
+    readonly unstored: () => readonly DomainEvent[];
+    readonly adopt: (record: TopologyRecord) => void;
+  };
 }
 
 export function bindClusterNodeMachine(p: MachinePorts) {
@@ -66,6 +72,7 @@ export function bindClusterNodeMachine(p: MachinePorts) {
       }),
       readTopology: fromPromise(async () => {
         const r = await topology.read();
+        if (r !== null) p.outbox.adopt(r);
         return { state: r?.state ?? null, revision: r?.revision ?? 0, at: clock.now() };
       }),
       commitTopology: fromPromise(async ({ input }) => {
@@ -75,7 +82,14 @@ export function bindClusterNodeMachine(p: MachinePorts) {
           throw new NotLeaderError(
             `term ${input.term} is deposed: the topology already carries term ${newest}`,
           );
-        const revision = await topology.commit(input.state, input.expectedRevision, p.nodeId, input.term);
+        const outbox = [...p.outbox.unstored(), ...input.events];
+        const revision = await topology.commit(
+          input.state,
+          input.expectedRevision,
+          p.nodeId,
+          input.term,
+          outbox,
+        );
         return { revision, at: clock.now() };
       }),
     },

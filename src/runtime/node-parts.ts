@@ -12,6 +12,7 @@ import type { ShardId } from '../domain/values.js';
 import type { Unsubscribe } from '../ports/kv.js';
 import type { Connection, ConnectionStatus, Transport } from '../ports/transport.js';
 import { names } from '../protocol/names.js';
+import { decodeOutbox } from '../protocol/outbox.js';
 import { AuditAppender, publishQuietly } from './audit-appender.js';
 import { EventAdmission } from './event-admission.js';
 import type { EventFanout } from './event-fanout.js';
@@ -61,8 +62,8 @@ export interface NodeParts {
   /** The root statechart bound to these parts. */
   machine(): ReturnType<typeof bindClusterNodeMachine>;
   /**
-   * Ends subscriptions and timers, gives queued audit appends one more try each (a graceful stop
-   * waits for them), then closes the connection.
+   * Ends subscriptions and timers, lets queued audit appends drain for up to a request timeout when
+   * graceful (the rest stay in the topology record's outbox), then closes the connection.
    */
   close(graceful: boolean): Promise<void>;
 }
@@ -114,6 +115,7 @@ export async function openParts(d: PartsDeps): Promise<NodeParts> {
       log,
       counters: d.counters,
       timing: t,
+      committedTerm: async () => (await topology.read())?.term ?? null,
     });
     const commands = new LeaderCommands({
       nodeId: o.nodeId,
@@ -227,14 +229,25 @@ export async function openParts(d: PartsDeps): Promise<NodeParts> {
           acquired,
           answerRelease: (a) => handoffs.answer(a),
           publishHeartbeat: (hb) => publishQuietly({ bus: conn.bus, log }, n.heartbeats, hb),
+          outbox: {
+            unstored: () => audit.unstored(),
+            adopt: (record) => {
+              const events = decodeOutbox(record.outbox);
+              if (events.ok) audit.adopt(events.value);
+              else dropMalformed(d, 'topology', events.error);
+            },
+          },
         }),
       close: async (graceful) => {
         resync.stop();
         commands.close();
         handoffs.close();
         unsubscribeAll(unsubs);
+        // A graceful stop lets the backlog drain for a moment; what remains is in the outbox.
+        if (graceful) {
+          await withTimeout(audit.flushed(), t.requestTimeoutMs, clock, 'audit flush').catch(() => {});
+        }
         audit.stop();
-        if (graceful) await audit.flushed();
         await conn.close().catch(() => {});
       },
     };

@@ -3,11 +3,13 @@
  * only by the leader by compare-and-set on its revision and stamped with the leader's term.
  */
 import { CasConflictError, isKeyExists } from '../domain/errors.js';
+import type { DomainEvent } from '../domain/events.js';
 import type { ClusterState } from '../domain/state.js';
 import type { NodeId, Term } from '../domain/values.js';
 import type { Clock } from '../ports/clock.js';
 import type { KvBucket, Unsubscribe } from '../ports/kv.js';
 import { decodeTopology, encodeTopology } from '../protocol/codec.js';
+import { encodeOutbox } from '../protocol/outbox.js';
 import { withTimeout } from './timeout.js';
 
 export const TOPOLOGY_KEY = 'topology';
@@ -17,6 +19,8 @@ export interface TopologyRecord {
   readonly revision: number;
   readonly writer: NodeId;
   readonly term: Term;
+  /** Committed events not yet stored in the audit stream, encoded (see protocol/outbox.ts). */
+  readonly outbox: string;
 }
 
 export class KvTopologyStore {
@@ -53,11 +57,17 @@ export class KvTopologyStore {
   }
 
   /**
-   * Writes `state` if the record is still at `expectedRevision` (0: not written yet).
+   * Writes `state` with the audit `outbox` if the record is still at `expectedRevision` (0: not written yet).
    * @throws CasConflictError when another write came first.
    */
-  async commit(state: ClusterState, expectedRevision: number, writer: NodeId, term: Term): Promise<number> {
-    const data = encodeTopology(state, writer, term);
+  async commit(
+    state: ClusterState,
+    expectedRevision: number,
+    writer: NodeId,
+    term: Term,
+    outbox: readonly DomainEvent[] = [],
+  ): Promise<number> {
+    const data = encodeTopology(state, writer, term, encodeOutbox(outbox));
     const op =
       expectedRevision === 0
         ? this.bucket.create(TOPOLOGY_KEY, data).catch((err: unknown) => {

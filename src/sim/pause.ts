@@ -174,7 +174,9 @@ class GatedConnection implements Connection {
     const log = await gated(this.#gate, this.#inner.auditLog(name, subjects));
     const gate = this.#gate;
     return {
-      append: (subject, data, msgId) => gated(gate, log.append(subject, data, msgId)),
+      append: (subject, data, msgId, expectLastSeq) =>
+        gated(gate, log.append(subject, data, msgId, expectLastSeq)),
+      lastSeq: () => gated(gate, log.lastSeq()),
       read: (fromSeq) => log.read(fromSeq),
     };
   }

@@ -20,8 +20,15 @@ import { InvalidValueError, InvariantViolationError, StoppedError, TimeoutError 
 import type { DomainEvent } from '../domain/events.js';
 import type { ClusterState } from '../domain/state.js';
 import type { NodeId, NodeStatus, ShardId } from '../domain/values.js';
+import type { AuditLog } from '../ports/bus.js';
 import { SimulatedClock } from '../ports/simulated-clock.js';
-import { decodeHandoff, decodeHandoffReply, decodeLease, decodeTopology } from '../protocol/codec.js';
+import {
+  decodeDomainEvent,
+  decodeHandoff,
+  decodeHandoffReply,
+  decodeLease,
+  decodeTopology,
+} from '../protocol/codec.js';
 import { names } from '../protocol/names.js';
 import { type ClusterNode, createClusterNode } from '../runtime/cluster-node.js';
 import { LEASE_KEY } from '../runtime/lease-store.js';
@@ -141,6 +148,8 @@ export class SimHarness implements Harness {
   #closed = false;
   #unwatch: (() => void)[] = [];
   #forger: Forger | null = null;
+  #audit: AuditLog | null = null;
+  #auditNext = 1;
 
   private constructor(opts: SimHarnessOptions) {
     this.#opts = opts;
@@ -506,6 +515,19 @@ export class SimHarness implements Harness {
     this.#restore('forge');
   }
 
+  /** Feeds the checker what the audit stream stored since the last read. */
+  async readAudit(): Promise<void> {
+    const audit = this.#audit;
+    if (audit === null) return;
+    const messages: { seq: number; storedAt: number; event: DomainEvent | null }[] = [];
+    for await (const m of audit.read(this.#auditNext)) {
+      const d = decodeDomainEvent(m.data);
+      messages.push({ seq: m.seq, storedAt: m.at, event: d.ok ? d.value : null });
+      this.#auditNext = m.seq + 1;
+    }
+    this.#feed({ kind: 'audit', at: this.now(), messages });
+  }
+
   /** Forgeries sent so far, by kind. */
   get forgeries(): Readonly<Record<ForgeryKind, number>> | null {
     return this.#forger?.sent ?? null;
@@ -668,10 +690,12 @@ export class SimHarness implements Harness {
   async #observeStores(): Promise<void> {
     const n = names(CLUSTER);
     const conn = await this.transport.connect(OBSERVER);
-    const [lease, topology] = await Promise.all([
+    const [lease, topology, audit] = await Promise.all([
       conn.kv(n.leaseBucket, { ttlMs: this.timing.leaseTtlMs }),
       conn.kv(n.topologyBucket, {}),
+      conn.auditLog(n.auditStream, n.events),
     ]);
+    this.#audit = audit;
     let lastTerm = 0;
     this.#unwatch.push(
       await lease.watch(

@@ -300,6 +300,7 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationRes
     error = (err as Error).message;
     h.log(`error: ${error}`);
   }
+  if (error === null) await h.readAudit().catch((err: unknown) => h.log(`audit read: ${String(err)}`));
   const violations = h.checker.finish(h.now());
   const stats = h.checker.stats();
   const result: SimulationResult = {

@@ -81,5 +81,33 @@ export function describeAuditLogContract(ctx: () => ContractContext): void {
         { subject: ev('left'), data: 'n1' },
       ]);
     });
+
+    it('stores an append that expects the last sequence, and refuses one whose expectation is stale', async () => {
+      expect(await a.lastSeq()).toBe(0);
+      const first = await a.append(ev('x'), bytes('1'), 'id-1', 0);
+      expect(await b.lastSeq()).toBe(first.seq);
+      await b.append(ev('x'), bytes('2'), 'id-2', first.seq);
+      const stale = await a.append(ev('x'), bytes('3'), 'id-3', first.seq).catch((e: unknown) => e);
+      expect(stale).toMatchObject({ code: 'CAS_CONFLICT', expected: first.seq, actual: first.seq + 1 });
+      expect((await readAll(b)).map((r) => r.data)).toEqual(['1', '2']);
+    });
+
+    it('acknowledges a repeated id as a duplicate even when the expectation is stale', async () => {
+      const first = await a.append(ev('x'), bytes('1'), 'id-1', 0);
+      await a.append(ev('x'), bytes('2'), 'id-2', first.seq);
+      expect(await b.append(ev('x'), bytes('1'), 'id-1', first.seq - 1)).toEqual({
+        seq: first.seq,
+        duplicate: true,
+      });
+    });
+
+    it('stores many appends in flight at once in call order, each expecting its predecessor', async () => {
+      const base = await a.lastSeq();
+      const acks = await Promise.all(
+        Array.from({ length: 200 }, (_, i) => a.append(ev('x'), bytes(String(i)), `p-${i}`, base + i)),
+      );
+      expect(acks.map((x) => x.seq)).toEqual(Array.from({ length: 200 }, (_, i) => base + i + 1));
+      expect((await readAll(b)).map((r) => r.data)).toEqual(Array.from({ length: 200 }, (_, i) => String(i)));
+    });
   });
 }

@@ -39,7 +39,8 @@ async function setup(state: ClusterState | null, running?: MemberProbeReply['pha
       names: n,
       timeoutMs: 500,
       log: pino({ level: 'silent' }),
-      readTopology: async () => (state === null ? null : { state, revision: 1, writer: 'n1', term: 1 }),
+      readTopology: async () =>
+        state === null ? null : { state, revision: 1, writer: 'n1', term: 1, outbox: '' },
     });
     done.catch(() => {});
     return clock.advanceUntil(() => settled(done), 1_000).then(() => done);

@@ -2,7 +2,7 @@
  * The in-memory audit log: a JetStream stream of the messages appended on its subjects, numbered
  * from 1, deduplicated by message id within a window (two minutes by default, as on NATS).
  */
-import { InvalidValueError, TransportError } from '../../domain/errors.js';
+import { CasConflictError, InvalidValueError, TransportError } from '../../domain/errors.js';
 import type { AuditLog } from '../../ports/bus.js';
 import { checkPayload, type Endpoint } from './internal.js';
 import type { BusHub } from './memory-bus.js';
@@ -32,17 +32,36 @@ export class AuditLogState {
     this.#windowMs = windowMs;
   }
 
-  append(subject: string, data: Uint8Array, msgId: string, now: number): { seq: number; duplicate: boolean } {
+  /** @throws CasConflictError when `expectLastSeq` is given and is not the last sequence (a repeat id is checked first, as on NATS). */
+  append(
+    subject: string,
+    data: Uint8Array,
+    msgId: string,
+    now: number,
+    expectLastSeq?: number,
+  ): { seq: number; duplicate: boolean } {
     for (const [id, first] of this.#ids) {
       if (first.at + this.#windowMs > now) break;
       this.#ids.delete(id);
     }
     const first = this.#ids.get(msgId);
     if (first) return { seq: first.seq, duplicate: true };
+    if (expectLastSeq !== undefined && expectLastSeq !== this.#entries.length) {
+      throw new CasConflictError(this.name, expectLastSeq, this.#entries.length);
+    }
     const seq = this.#entries.length + 1;
     this.#entries.push({ seq, subject, data: data.slice(), at: now });
     this.#ids.set(msgId, { seq, at: now });
     return { seq, duplicate: false };
+  }
+
+  /** Stores a plain publish on the stream's subjects (no message id, so no de-duplication). */
+  capture(subject: string, data: Uint8Array, now: number): void {
+    this.#entries.push({ seq: this.#entries.length + 1, subject, data: data.slice(), at: now });
+  }
+
+  get lastSeq(): number {
+    return this.#entries.length;
   }
 
   from(seq: number): AuditEntry[] {
@@ -66,6 +85,7 @@ export class MemoryAuditLog implements AuditLog {
     subject: string,
     data: Uint8Array,
     msgId: string,
+    expectLastSeq?: number,
   ): Promise<{ seq: number; duplicate: boolean }> {
     assertSubject(subject, false);
     checkPayload(this.#ep.core, data);
@@ -75,12 +95,16 @@ export class MemoryAuditLog implements AuditLog {
       throw new TransportError(`no stream "${this.#state.name}" on subject "${subject}"`);
     }
     return this.#ep.roundTrip(() => {
-      const result = this.#state.append(subject, data, msgId, this.#ep.core.clock.now());
+      const result = this.#state.append(subject, data, msgId, this.#ep.core.clock.now(), expectLastSeq);
       // The message reached the server, so live subscribers get it too — even a duplicate,
       // since core NATS delivery knows nothing of the stream's deduplication.
       this.#hub.fanOut(subject, data, 0);
       return result;
     });
+  }
+
+  lastSeq(): Promise<number> {
+    return this.#ep.roundTrip(() => this.#state.lastSeq);
   }
 
   read(fromSeq = 1): AsyncIterable<AuditEntry> {

@@ -62,6 +62,11 @@ export class BusSubscription implements Owned {
 /** @internal The subscriptions of every connection of one transport. */
 export class BusHub {
   readonly subs = new Set<BusSubscription>();
+  /** Streams capturing core publishes on their subjects, as a JetStream stream does. */
+  readonly streams: Array<{
+    readonly subjects: string;
+    readonly capture: (subject: string, data: Uint8Array) => void;
+  }> = [];
 
   /** Subscriptions whose pattern matches `subject`, in the order they were made. */
   matching(subject: string): BusSubscription[] {
@@ -94,6 +99,8 @@ export class MemoryBus implements MessageBus {
     checkPayload(this.#core, data);
     // A disconnected NATS client drops what is published meanwhile; so do we.
     if (this.#ep.isIsolated() || this.#core.faults.shouldDrop(this.#ep.nodeId)) return;
+    // A plain publish on a stream's subjects is stored too (no message id: never de-duplicated).
+    for (const st of this.#hub.streams) if (subjectMatches(st.subjects, subject)) st.capture(subject, data);
     this.#hub.fanOut(subject, data, this.#ep.delayMs());
   }
 

@@ -148,8 +148,13 @@ class MemoryConnectionImpl implements MemoryConnection, Endpoint {
     return this.roundTrip(() => {
       let state = this.#shared.logs.get(name);
       if (!state) {
-        state = new AuditLogState(name, subjects, this.core.duplicateWindowMs);
-        this.#shared.logs.set(name, state);
+        const created = new AuditLogState(name, subjects, this.core.duplicateWindowMs);
+        state = created;
+        this.#shared.logs.set(name, created);
+        this.#shared.hub.streams.push({
+          subjects,
+          capture: (subject, data) => created.capture(subject, data, this.core.clock.now()),
+        });
       } else if (state.subjects !== subjects) {
         throw new StoreMisconfiguredError(
           `stream "${name}" exists on "${state.subjects}", not "${subjects}"`,

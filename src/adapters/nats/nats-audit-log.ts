@@ -13,6 +13,7 @@ import { nanos } from '@nats-io/transport-node';
 import { InvalidConfigError, StoreMisconfiguredError } from '../../domain/errors.js';
 import type { AuditLog } from '../../ports/bus.js';
 import { mapNatsError } from './errors.js';
+import type { PublishAcks } from './publish-acks.js';
 import { type NatsLogger, type NatsStoreWarning, silentLogger } from './store-checks.js';
 
 /** Options of the audit stream when it is created; an existing stream is checked against them. */
@@ -156,6 +157,7 @@ export interface AuditLogContext {
 export async function openNatsAuditLog(
   jsm: JetStreamManager,
   js: JetStreamClient,
+  acks: PublishAcks,
   name: string,
   subjects: string,
   opts: AuditLogOptions = {},
@@ -207,7 +209,7 @@ export async function openNatsAuditLog(
     ctx.logger.warn({ code: w.code, ...w.details }, w.message);
     ctx.warn(w);
   }
-  return new NatsAuditLog(jsm, js, name);
+  return new NatsAuditLog(jsm, js, name, acks);
 }
 
 /** The audit stream of one cluster. */
@@ -218,18 +220,27 @@ export class NatsAuditLog implements AuditLog {
     private readonly js: JetStreamClient,
     /** Stream name. */
     readonly name: string,
+    private readonly acks: PublishAcks,
   ) {}
 
-  async append(
+  append(
     subject: string,
     data: Uint8Array,
     msgId: string,
+    expectLastSeq?: number,
   ): Promise<{ seq: number; duplicate: boolean }> {
+    return this.acks.publish(
+      subject,
+      data,
+      expectLastSeq === undefined ? { msgId } : { msgId, expectLastSeq },
+    );
+  }
+
+  async lastSeq(): Promise<number> {
     try {
-      const ack = await this.js.publish(subject, data, { msgID: msgId, expect: { streamName: this.name } });
-      return { seq: ack.seq, duplicate: ack.duplicate };
+      return (await this.jsm.streams.info(this.name)).state.last_seq;
     } catch (err) {
-      throw mapNatsError(err, { op: `append to ${this.name}` });
+      throw mapNatsError(err, { op: `read ${this.name}` });
     }
   }
 

@@ -13,6 +13,7 @@ import { connectNats } from './connect.js';
 import { type AuditLogOptions, openNatsAuditLog, resolveAuditLimits } from './nats-audit-log.js';
 import { NatsBus } from './nats-bus.js';
 import { type NatsKvBucket, openNatsBucket } from './nats-kv.js';
+import { PublishAcks } from './publish-acks.js';
 import { checkServer, type NatsLogger, type NatsStoreWarning, silentLogger } from './store-checks.js';
 
 /**
@@ -119,6 +120,7 @@ export function natsTransport(opts: NatsTransportOptions = {}): NatsTransport {
             logger,
             clock: clock ?? systemClock,
             watchProbeMs: watchProbeMs ?? 1_000,
+            operationTimeoutMs: operationTimeoutMs ?? 2_000,
             ...(auditOpts ? { auditOpts } : {}),
           },
         );
@@ -139,6 +141,7 @@ class NatsConnectionImpl implements NatsConnectionHandle {
   private readonly clock: Clock;
   private readonly auditOpts: AuditLogOptions | undefined;
   private readonly watchProbeMs: number;
+  private readonly operationTimeoutMs: number;
   private closed = false;
   private last: ConnectionStatus = 'connected';
 
@@ -149,8 +152,15 @@ class NatsConnectionImpl implements NatsConnectionHandle {
     readonly serverVersion: string,
     readonly clustered: boolean,
     readonly storeWarnings: NatsStoreWarning[],
-    o: { logger: NatsLogger; clock: Clock; watchProbeMs: number; auditOpts?: AuditLogOptions },
+    o: {
+      logger: NatsLogger;
+      clock: Clock;
+      watchProbeMs: number;
+      operationTimeoutMs: number;
+      auditOpts?: AuditLogOptions;
+    },
   ) {
+    this.operationTimeoutMs = o.operationTimeoutMs;
     this.logger = o.logger;
     this.clock = o.clock;
     this.auditOpts = o.auditOpts;
@@ -214,7 +224,8 @@ class NatsConnectionImpl implements NatsConnectionHandle {
 
   auditLog(name: string, subjects: string): Promise<AuditLog> {
     this.assertOpen(`open audit log "${name}"`);
-    return openNatsAuditLog(this.jsm, this.js, name, subjects, this.auditOpts, {
+    const acks = new PublishAcks(this.nc, name, this.operationTimeoutMs, this.clock);
+    return openNatsAuditLog(this.jsm, this.js, acks, name, subjects, this.auditOpts, {
       logger: this.logger,
       warn: (w) => this.storeWarnings.push(w),
     });
