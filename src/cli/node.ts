@@ -9,8 +9,8 @@ import { type NatsTransportOptions, natsTransport } from '../adapters/nats/nats-
 import type { NatsLogger } from '../adapters/nats/store-checks.js';
 import { DEFAULT_TIMING, FAST_TIMING, resolveTiming, type TimingConfig } from '../config.js';
 import { InvalidConfigError, StoppedError } from '../domain/errors.js';
+import type { DomainEvent } from '../domain/events.js';
 import { isNodeId } from '../domain/values.js';
-import type { Observation } from '../observe/observation.js';
 import type { Transport } from '../ports/transport.js';
 import { type ClusterNode, createClusterNode } from '../runtime/cluster-node.js';
 import type { ClusterNodeOptions } from '../runtime/options.js';
@@ -337,14 +337,23 @@ export async function node(argv: readonly string[]): Promise<number> {
     last = key;
     out(json ? JSON.stringify({ ...s, at: new Date().toISOString() }) : humanStatus(s));
   };
-  const onObservation = (o: Observation) => {
-    if (o.kind === 'view') report();
-    if (o.kind === 'domain') {
-      const line = transitionLogLine(o.event);
-      if (line) log.info(line.fields, line.msg);
-    }
+  // A status line per burst of decisions, not per snapshot: a 1024-shard rebalance is thousands of
+  // snapshots, and each status costs a pass over the shard map.
+  let scheduled = false;
+  const reportSoon = () => {
+    if (scheduled) return;
+    scheduled = true;
+    setImmediate(() => {
+      scheduled = false;
+      report();
+    });
   };
-  let offObserve = n.observe(onObservation);
+  const onEvent = (e: DomainEvent) => {
+    const line = transitionLogLine(e);
+    if (line) log.info(line.fields, line.msg);
+    reportSoon();
+  };
+  let offObserve = n.on('*', onEvent);
   // Connection status and leadership live partly outside the root snapshot: look now and then too.
   const poll = setInterval(report, 250);
 
@@ -388,10 +397,12 @@ export async function node(argv: readonly string[]): Promise<number> {
         await new Promise((r) => setTimeout(r, delay));
         offObserve();
         n = create();
-        offObserve = n.observe(onObservation);
+        offObserve = n.on('*', onEvent);
       }
     }
     report();
+    // Every change of the root's snapshot (shards served, leadership, fencing) asks for a status line.
+    n.actor?.subscribe({ next: reportSoon, error: () => {} });
     // Run until a signal stops the node, or the node stops by itself (its connection closed).
     await new Promise<void>((resolve) => {
       const check = setInterval(() => {

@@ -20,20 +20,27 @@ export interface MessageBus {
   request(subject: string, data: Uint8Array, opts: { timeoutMs: number }): Promise<Uint8Array>;
 }
 
+/** What an append expects of the stream's last message. */
+export interface AppendExpectation {
+  readonly lastSeq?: number;
+  readonly lastMsgId?: string;
+}
+
 /** The kept history of domain events (a JetStream stream on NATS), deduplicated by message id. */
 export interface AuditLog {
   /**
-   * Appends once per `msgId`: a repeat with the same id is acknowledged but not stored again (even
-   * when `expectLastSeq` no longer holds). With `expectLastSeq`, the message is stored only if the
-   * stream's last sequence is that number (0: empty), so a writer fences out any other writer. Many
-   * appends may be in flight at once; they are stored in the order they were called.
-   * @throws CasConflictError when the stream's last sequence is another; TimeoutError (outcome unknown).
+   * Appends once per `msgId`: a repeat with the same id is acknowledged but not stored again. With
+   * `expect`, the message is stored only if the stream's last message is the expected one — by
+   * sequence (0: empty) or by the message id it was appended with (a plain publish has none) — so
+   * a writer fences out any other writer and chains its appends. Many appends may be in flight at
+   * once; they are stored in the order they were called.
+   * @throws CasConflictError when the expectation does not hold; TimeoutError (outcome unknown).
    */
   append(
     subject: string,
     data: Uint8Array,
     msgId: string,
-    expectLastSeq?: number,
+    expect?: AppendExpectation,
   ): Promise<{ seq: number; duplicate: boolean }>;
   /** The sequence of the last stored message (0 when none was ever stored). */
   lastSeq(): Promise<number>;

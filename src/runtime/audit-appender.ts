@@ -14,7 +14,8 @@
  *   leader appends only after its fencing commit, so reading in that order cannot miss it.
  * - Exactly once: after such a sync, events already in the stream's tail are skipped; the
  *   stream's message-id de-duplication covers a retry whose first try was stored unseen.
- * - Speed: a window of appends is in flight at once (a 1024-shard bootstrap is ~1,000 events).
+ * - Speed: appends are pipelined, each sent as soon as it is queued (up to a window in flight): a
+ *   1024-shard bootstrap is ~1,000 events.
  *
  * Lease renewals go live only, on their own subject: one every renew interval is noise in an audit
  * trail, and a lost one is superseded by the next.
@@ -40,8 +41,15 @@ export interface AuditAppenderDeps {
   readonly timing: { readonly requestTimeoutMs: number; readonly retryIntervalMs: number };
   /** The term of the committed topology, read from the store now (null: none written yet). */
   readonly committedTerm: () => Promise<Term | null>;
+  /** Whether this node leads `term` now (within its renew deadline, so no newer term can be committed). */
+  readonly leads: (term: Term) => boolean;
 }
 
+/**
+ * An append's timeout, in request timeouts. A timeout costs a resync (its outcome is unknown), and a
+ * busy process's timers can fire before it reads acknowledgements that already arrived.
+ */
+const APPEND_TIMEOUT_FACTOR = 4;
 /** Appends in flight at once. */
 const WINDOW = 512;
 /** Stored messages read beyond the backlog's length when looking for what is already stored. */
@@ -50,18 +58,27 @@ const TAIL_SLACK = 64;
 const STORED_KEPT = 4096;
 
 export class AuditAppender {
-  /** Committed events not yet known to be stored, in commit order. */
+  /** Committed events not yet known to be stored, in commit order; the first `#sent` are in flight. */
   #queue: DomainEvent[] = [];
+  #sent = 0;
+  /** Appends awaiting their answer (after a break, answers of sends no longer counted in `#sent`). */
+  #inflight = 0;
   /** The term this appender writes for; null when it has nothing to write for. */
   #term: Term | null = null;
   /** Whether this node leads `#term` (its election is committed). */
   #leading = false;
   /** The stream's last sequence as this appender knows it; null: read it before the next append. */
   #expect: number | null = null;
-  #running: Promise<void> | null = null;
+  /** An append failed, conflicted or met a duplicate: no more sends until the in-flight ones settle. */
+  #broken = false;
+  #failure: unknown = null;
+  #syncing = false;
   #stopped = false;
+  /** Ids stored by sends answered after a break, taken off the queue once all have settled. */
+  readonly #storedMeanwhile = new Set<string>();
   readonly #stored = new Set<string>();
   readonly #storedOrder: string[] = [];
+  readonly #idle = new Set<() => void>();
 
   constructor(private readonly d: AuditAppenderDeps) {}
 
@@ -72,7 +89,7 @@ export class AuditAppender {
       return;
     }
     this.#queue.push(e);
-    this.#kick();
+    this.#fill();
   }
 
   /**
@@ -82,12 +99,13 @@ export class AuditAppender {
    */
   adopt(outbox: readonly DomainEvent[]): void {
     const fresh = outbox.filter((e) => !this.#stored.has(e.id));
-    if (!this.#leading) {
-      this.#queue = fresh;
-      return;
-    }
-    const ids = new Set(fresh.map((e) => e.id));
-    this.#queue = [...fresh, ...this.#queue.filter((e) => !ids.has(e.id))];
+    if (this.#leading) {
+      const ids = new Set(fresh.map((e) => e.id));
+      this.#queue = [...fresh, ...this.#queue.filter((e) => !ids.has(e.id))];
+    } else this.#queue = fresh;
+    // The in-flight sends no longer match the queue's head: settle them, then resync.
+    if (this.#sent > 0) this.#broken = true;
+    this.#sent = 0;
   }
 
   /** This node's election for `term` is committed: append from now on, the adopted backlog first. */
@@ -96,7 +114,7 @@ export class AuditAppender {
     this.#leading = true;
     this.#term = term;
     this.#expect = null;
-    this.#kick();
+    this.#fill();
   }
 
   /** This node no longer leads: what is queued is still appended, unless a newer term has written. */
@@ -109,72 +127,106 @@ export class AuditAppender {
     return this.#queue.filter((e) => e.type !== 'LeadershipLost');
   }
 
-  /** Resolves once nothing is queued, or nothing more can be appended. */
-  async flushed(): Promise<void> {
-    while (this.#running !== null) await this.#running;
+  /** Resolves once nothing is queued or in flight, or nothing more can be appended. */
+  flushed(): Promise<void> {
+    if (this.#done()) return Promise.resolve();
+    return new Promise<void>((resolve) => this.#idle.add(resolve));
   }
 
   /** Ends appending after the appends in flight. */
   stop(): void {
     this.#stopped = true;
+    this.#wakeIdle();
   }
 
-  #kick(): void {
-    if (this.#running !== null || this.#term === null || this.#stopped) return;
-    this.#running = this.#pump().finally(() => {
-      this.#running = null;
-      // Events queued while the pump was finishing.
-      if (this.#queue.length > 0) this.#kick();
-    });
+  #done(): boolean {
+    return this.#inflight === 0 && (this.#queue.length === 0 || this.#term === null || this.#stopped);
   }
 
-  async #pump(): Promise<void> {
-    while (!this.#stopped && this.#term !== null && this.#queue.length > 0) {
-      if (this.#expect === null) {
-        if (!(await this.#sync())) await this.#pause();
-        continue;
-      }
-      await this.#sendWindow(this.#expect);
+  #wakeIdle(): void {
+    if (!this.#done()) return;
+    for (const w of [...this.#idle]) w();
+    this.#idle.clear();
+  }
+
+  /** Sends queued events, each expecting its predecessor's sequence, up to a window in flight. */
+  #fill(): void {
+    if (this.#stopped || this.#term === null || this.#broken || this.#syncing) return;
+    if (this.#expect === null) {
+      if (this.#queue.length > 0 && this.#inflight === 0) void this.#resync();
+      return;
     }
-  }
-
-  async #sendWindow(base: number): Promise<void> {
     const d = this.d;
-    const batch = this.#queue.slice(0, WINDOW);
-    const results = await Promise.allSettled(
-      batch.map((e, i) =>
-        withTimeout(
-          d.audit.append(d.names.event(e.type), encode(e), e.id, base + i),
-          d.timing.requestTimeoutMs,
-          d.clock,
-          'audit append',
-        ),
-      ),
-    );
-    let inStep = true;
-    let failure: unknown = null;
-    const stored = new Set<string>();
-    for (const [i, r] of results.entries()) {
-      const e = batch[i];
-      if (e === undefined) continue;
-      if (r.status === 'fulfilled') {
-        stored.add(e.id);
-        // After a duplicate the window's expectations are off by one: the rest conflict, then resync.
-        if (r.value.duplicate) inStep = false;
-        else if (inStep) this.#expect = r.value.seq;
-      } else {
-        inStep = false;
-        if (!isCasConflict(r.reason)) failure ??= r.reason;
-      }
+    while (this.#sent < this.#queue.length && this.#sent < WINDOW) {
+      const e = this.#queue[this.#sent];
+      if (e === undefined) break;
+      // The first send after a sync expects the sequence it read; each one behind it, its
+      // predecessor's id: a count of sequences could be made up by anyone else's messages.
+      const before = this.#sent === 0 ? null : this.#queue[this.#sent - 1];
+      const expect = before ? { lastMsgId: before.id } : { lastSeq: this.#expect };
+      this.#sent++;
+      this.#inflight++;
+      withTimeout(
+        d.audit.append(d.names.event(e.type), encode(e), e.id, expect),
+        APPEND_TIMEOUT_FACTOR * d.timing.requestTimeoutMs,
+        d.clock,
+        'audit append',
+      ).then(
+        (ack) => this.#answered(e, ack),
+        (err: unknown) => this.#answered(e, err instanceof Error ? err : new Error(String(err))),
+      );
     }
-    this.#forget(stored);
-    if (inStep) return;
+  }
+
+  #answered(e: DomainEvent, r: { seq: number; duplicate: boolean } | Error): void {
+    this.#inflight--;
+    if (r instanceof Error) {
+      this.#broken = true;
+      if (!isCasConflict(r)) this.#failure ??= r;
+    } else if (this.#broken || r.duplicate || this.#queue[0] !== e) {
+      // After a duplicate the expectations of the sends behind it are off by one: they conflict.
+      this.#broken = true;
+      this.#storedMeanwhile.add(e.id);
+    } else {
+      this.#expect = r.seq;
+      this.#queue.shift();
+      this.#sent--;
+      this.#remember(e.id);
+    }
+    if (this.#broken && this.#inflight === 0) this.#afterBreak();
+    else this.#fill();
+    this.#wakeIdle();
+  }
+
+  /** Every send of a broken run has settled: take off what they stored, then resync. */
+  #afterBreak(): void {
+    this.#forget(this.#storedMeanwhile);
+    this.#storedMeanwhile.clear();
+    this.#sent = 0;
+    this.#broken = false;
     this.#expect = null;
+    const failure = this.#failure;
+    this.#failure = null;
     if (failure !== null) {
-      d.counters.republished++;
-      d.log.debug({ err: failure }, 'audit append failed; retrying');
-      await this.#pause();
+      this.d.counters.republished++;
+      this.d.log.debug({ err: failure }, 'audit append failed; retrying');
     }
+    void this.#resync(failure !== null);
+  }
+
+  async #resync(pauseFirst = false): Promise<void> {
+    if (this.#syncing) return;
+    this.#syncing = true;
+    try {
+      if (pauseFirst) await this.#pause();
+      while (!this.#stopped && this.#term !== null && this.#queue.length > 0 && !(await this.#sync())) {
+        if (this.#term !== null) await this.#pause();
+      }
+    } finally {
+      this.#syncing = false;
+    }
+    this.#fill();
+    this.#wakeIdle();
   }
 
   /**
@@ -187,8 +239,9 @@ export class AuditAppender {
     if (term === null) return false;
     try {
       const last = await withTimeout(d.audit.lastSeq(), d.timing.requestTimeoutMs, d.clock, 'audit read');
-      // Read after the stream: a newer leader writes there only after its fencing commit.
-      const committed = await d.committedTerm();
+      // Judged after reading the stream: a newer leader writes there only after its fencing commit,
+      // which cannot come while this node still leads its term.
+      const committed = d.leads(term) ? term : await d.committedTerm();
       if (committed !== null && committed > term) {
         d.log.info(
           { term, committed, backlog: this.#queue.length },
@@ -230,12 +283,14 @@ export class AuditAppender {
   #forget(stored: ReadonlySet<string>): void {
     if (stored.size === 0) return;
     this.#queue = this.#queue.filter((e) => !stored.has(e.id));
-    for (const id of stored) {
-      if (this.#stored.has(id)) continue;
-      this.#stored.add(id);
-      this.#storedOrder.push(id);
-    }
-    while (this.#storedOrder.length > STORED_KEPT) this.#stored.delete(this.#storedOrder.shift() ?? '');
+    for (const id of stored) this.#remember(id);
+  }
+
+  #remember(id: string): void {
+    if (this.#stored.has(id)) return;
+    this.#stored.add(id);
+    this.#storedOrder.push(id);
+    if (this.#storedOrder.length > STORED_KEPT) this.#stored.delete(this.#storedOrder.shift() ?? '');
   }
 
   #pause(): Promise<void> {

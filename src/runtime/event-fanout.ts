@@ -57,6 +57,11 @@ export class EventFanout {
     return this.#observers.size > 0;
   }
 
+  /** Whether an event of this id was delivered (among the last few thousand). */
+  delivered(id: string): boolean {
+    return this.#seen.has(id);
+  }
+
   /** Delivers an event to the listeners unless it was delivered before. */
   deliver(e: DomainEvent): void {
     if (this.#seen.has(e.id)) return;

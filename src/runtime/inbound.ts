@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { type ClusterState, retiredIncarnation } from '../domain/state.js';
 import type { NodeId } from '../domain/values.js';
 import type { BusMessage } from '../ports/bus.js';
-import { decodeDomainEvent, decodeHeartbeat } from '../protocol/codec.js';
+import { decodeDomainEvent, decodeHeartbeat, decodeJson } from '../protocol/codec.js';
 import type { Heartbeat } from '../protocol/messages.js';
 import type { EventAdmission } from './event-admission.js';
 import type { MessageKind, NodeCounters } from './node-counters.js';
@@ -22,6 +22,8 @@ export interface InboundDeps {
   readonly heartbeat: (hb: Heartbeat) => void;
   /** Where a well-formed event of a current term goes to be checked against its term's lease holder. */
   readonly admission: Pick<EventAdmission, 'admit'>;
+  /** Whether an event of this id was delivered here already (this node's own, or a repeat). */
+  readonly delivered: (id: string) => boolean;
 }
 
 /** Counts and logs a message dropped as malformed. */
@@ -57,6 +59,10 @@ export function onHeartbeat(d: InboundDeps, m: BusMessage): void {
 }
 
 export function onBusEvent(d: InboundDeps, m: BusMessage): void {
+  // A leader hears each of its own events back: skip what was delivered before validating it
+  // (whatever such a message says, it is never acted on twice).
+  const id = peekId(m.data);
+  if (id !== null && d.delivered(id)) return;
   const decoded = decodeDomainEvent(m.data);
   if (!decoded.ok) {
     dropMalformed(d, 'event', decoded.error);
@@ -79,4 +85,11 @@ export function onBusEvent(d: InboundDeps, m: BusMessage): void {
     return;
   }
   d.admission.admit(e);
+}
+
+/** The `id` field of a JSON object message, or null. */
+function peekId(data: Uint8Array): string | null {
+  const json = decodeJson(data);
+  if (!json.ok || typeof json.value !== 'object' || json.value === null || !('id' in json.value)) return null;
+  return typeof json.value.id === 'string' ? json.value.id : null;
 }

@@ -116,6 +116,7 @@ export async function openParts(d: PartsDeps): Promise<NodeParts> {
       counters: d.counters,
       timing: t,
       committedTerm: async () => (await topology.read())?.term ?? null,
+      leads: (term) => d.leading() && d.view()?.term === term,
     });
     const commands = new LeaderCommands({
       nodeId: o.nodeId,
@@ -164,6 +165,7 @@ export async function openParts(d: PartsDeps): Promise<NodeParts> {
       view: d.view,
       heartbeat: (heartbeat) => d.send({ type: 'HEARTBEAT', at: now(), heartbeat }),
       admission,
+      delivered: (id) => d.fanout.delivered(id),
     };
 
     unsubs.push(conn.onStatus(d.onStatus));

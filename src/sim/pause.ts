@@ -174,8 +174,7 @@ class GatedConnection implements Connection {
     const log = await gated(this.#gate, this.#inner.auditLog(name, subjects));
     const gate = this.#gate;
     return {
-      append: (subject, data, msgId, expectLastSeq) =>
-        gated(gate, log.append(subject, data, msgId, expectLastSeq)),
+      append: (subject, data, msgId, expect) => gated(gate, log.append(subject, data, msgId, expect)),
       lastSeq: () => gated(gate, log.lastSeq()),
       read: (fromSeq) => log.read(fromSeq),
     };

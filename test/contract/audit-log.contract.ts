@@ -84,27 +84,51 @@ export function describeAuditLogContract(ctx: () => ContractContext): void {
 
     it('stores an append that expects the last sequence, and refuses one whose expectation is stale', async () => {
       expect(await a.lastSeq()).toBe(0);
-      const first = await a.append(ev('x'), bytes('1'), 'id-1', 0);
+      const first = await a.append(ev('x'), bytes('1'), 'id-1', { lastSeq: 0 });
       expect(await b.lastSeq()).toBe(first.seq);
-      await b.append(ev('x'), bytes('2'), 'id-2', first.seq);
-      const stale = await a.append(ev('x'), bytes('3'), 'id-3', first.seq).catch((e: unknown) => e);
+      await b.append(ev('x'), bytes('2'), 'id-2', { lastSeq: first.seq });
+      const stale = await a
+        .append(ev('x'), bytes('3'), 'id-3', { lastSeq: first.seq })
+        .catch((e: unknown) => e);
       expect(stale).toMatchObject({ code: 'CAS_CONFLICT', expected: first.seq, actual: first.seq + 1 });
       expect((await readAll(b)).map((r) => r.data)).toEqual(['1', '2']);
     });
 
     it('acknowledges a repeated id as a duplicate even when the expectation is stale', async () => {
-      const first = await a.append(ev('x'), bytes('1'), 'id-1', 0);
-      await a.append(ev('x'), bytes('2'), 'id-2', first.seq);
-      expect(await b.append(ev('x'), bytes('1'), 'id-1', first.seq - 1)).toEqual({
+      const first = await a.append(ev('x'), bytes('1'), 'id-1', { lastSeq: 0 });
+      await a.append(ev('x'), bytes('2'), 'id-2', { lastSeq: first.seq });
+      expect(await b.append(ev('x'), bytes('1'), 'id-1', { lastSeq: first.seq - 1 })).toEqual({
         seq: first.seq,
         duplicate: true,
       });
     });
 
+    it('refuses an append chained to a message id that is no longer the last one', async () => {
+      const c = ctx();
+      await a.append(ev('x'), bytes('1'), 'id-1');
+      await a.append(ev('x'), bytes('2'), 'id-2', { lastMsgId: 'id-1' });
+      // A plain publish on the stream's subjects is stored too, without an id.
+      (await c.connect('plain')).bus.publish(ev('x'), bytes('plain'));
+      await until(c.h, 'the plain publish stored', async () => (await a.lastSeq()) === 3);
+      const stale = await a
+        .append(ev('x'), bytes('3'), 'id-3', { lastMsgId: 'id-2' })
+        .catch((e: unknown) => e);
+      expect(stale).toMatchObject({ code: 'CAS_CONFLICT' });
+      await a.append(ev('x'), bytes('3'), 'id-3', { lastSeq: 3 });
+      expect((await readAll(b)).map((r) => r.data)).toEqual(['1', '2', 'plain', '3']);
+    });
+
     it('stores many appends in flight at once in call order, each expecting its predecessor', async () => {
       const base = await a.lastSeq();
       const acks = await Promise.all(
-        Array.from({ length: 200 }, (_, i) => a.append(ev('x'), bytes(String(i)), `p-${i}`, base + i)),
+        Array.from({ length: 200 }, (_, i) =>
+          a.append(
+            ev('x'),
+            bytes(String(i)),
+            `p-${i}`,
+            i === 0 ? { lastSeq: base } : { lastMsgId: `p-${i - 1}` },
+          ),
+        ),
       );
       expect(acks.map((x) => x.seq)).toEqual(Array.from({ length: 200 }, (_, i) => base + i + 1));
       expect((await readAll(b)).map((r) => r.data)).toEqual(Array.from({ length: 200 }, (_, i) => String(i)));

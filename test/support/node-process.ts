@@ -1,6 +1,6 @@
 /**
  * Test kit: runs `aether node` and `aether events` as separate processes (through tsx, so no
- * build is needed) and reads what they print. Each `aether node` runs with `--json`, so its
+ * build is needed, unless AETHER_BUILT=1) and reads what they print. Each `aether node` runs with `--json`, so its
  * stdout is one JSON object per line: status changes, store warnings and the final `stopped`.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -14,6 +14,13 @@ import { waitUntil } from './nats-server.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BIN = join(ROOT, 'src', 'cli', 'bin.ts');
+/**
+ * With AETHER_BUILT=1 the processes run the built CLI (`npm run build` first), as deployed: a
+ * process then starts in a fraction of the CPU time tsx needs to compile the sources, which
+ * matters when benchmarks start five at once on two cores.
+ */
+const BUILT = join(ROOT, 'dist', 'src', 'cli', 'bin.js');
+const launch = (): string[] => (process.env.AETHER_BUILT === '1' ? [BUILT] : ['--import', 'tsx', BIN]);
 
 /** One status line of `aether node --json`. */
 export interface NodeStatusLine extends StatusLine {
@@ -53,7 +60,7 @@ export class CliProcess {
   constructor(args: readonly string[], env: NodeJS.ProcessEnv = {}) {
     installExitHook();
     // `node --import tsx` (not the tsx wrapper): one process, so a signal reaches the node itself.
-    this.#proc = spawn(process.execPath, ['--import', 'tsx', BIN, ...args], {
+    this.#proc = spawn(process.execPath, [...launch(), ...args], {
       cwd: ROOT,
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -3,7 +3,7 @@
  * from 1, deduplicated by message id within a window (two minutes by default, as on NATS).
  */
 import { CasConflictError, InvalidValueError, TransportError } from '../../domain/errors.js';
-import type { AuditLog } from '../../ports/bus.js';
+import type { AppendExpectation, AuditLog } from '../../ports/bus.js';
 import { checkPayload, type Endpoint } from './internal.js';
 import type { BusHub } from './memory-bus.js';
 import { assertSubject, subjectMatches } from './subjects.js';
@@ -25,6 +25,8 @@ export class AuditLogState {
   // msgId → first append; insertion order is time order, so the expired ones are at the front.
   readonly #ids = new Map<string, { seq: number; at: number }>();
   readonly #windowMs: number;
+  /** Id of the last stored message ('' for none, or one stored without an id). */
+  #lastMsgId = '';
 
   constructor(name: string, subjects: string, windowMs: number) {
     this.name = name;
@@ -32,13 +34,13 @@ export class AuditLogState {
     this.#windowMs = windowMs;
   }
 
-  /** @throws CasConflictError when `expectLastSeq` is given and is not the last sequence (a repeat id is checked first, as on NATS). */
+  /** @throws CasConflictError when `expect` does not hold (a repeat id is checked first, as on NATS). */
   append(
     subject: string,
     data: Uint8Array,
     msgId: string,
     now: number,
-    expectLastSeq?: number,
+    expect?: AppendExpectation,
   ): { seq: number; duplicate: boolean } {
     for (const [id, first] of this.#ids) {
       if (first.at + this.#windowMs > now) break;
@@ -46,9 +48,13 @@ export class AuditLogState {
     }
     const first = this.#ids.get(msgId);
     if (first) return { seq: first.seq, duplicate: true };
-    if (expectLastSeq !== undefined && expectLastSeq !== this.#entries.length) {
-      throw new CasConflictError(this.name, expectLastSeq, this.#entries.length);
+    if (expect?.lastSeq !== undefined && expect.lastSeq !== this.#entries.length) {
+      throw new CasConflictError(this.name, expect.lastSeq, this.#entries.length);
     }
+    if (expect?.lastMsgId !== undefined && expect.lastMsgId !== this.#lastMsgId) {
+      throw new CasConflictError(this.name, 0, null);
+    }
+    this.#lastMsgId = msgId;
     const seq = this.#entries.length + 1;
     this.#entries.push({ seq, subject, data: data.slice(), at: now });
     this.#ids.set(msgId, { seq, at: now });
@@ -57,6 +63,7 @@ export class AuditLogState {
 
   /** Stores a plain publish on the stream's subjects (no message id, so no de-duplication). */
   capture(subject: string, data: Uint8Array, now: number): void {
+    this.#lastMsgId = '';
     this.#entries.push({ seq: this.#entries.length + 1, subject, data: data.slice(), at: now });
   }
 
@@ -85,7 +92,7 @@ export class MemoryAuditLog implements AuditLog {
     subject: string,
     data: Uint8Array,
     msgId: string,
-    expectLastSeq?: number,
+    expect?: AppendExpectation,
   ): Promise<{ seq: number; duplicate: boolean }> {
     assertSubject(subject, false);
     checkPayload(this.#ep.core, data);
@@ -95,7 +102,7 @@ export class MemoryAuditLog implements AuditLog {
       throw new TransportError(`no stream "${this.#state.name}" on subject "${subject}"`);
     }
     return this.#ep.roundTrip(() => {
-      const result = this.#state.append(subject, data, msgId, this.#ep.core.clock.now(), expectLastSeq);
+      const result = this.#state.append(subject, data, msgId, this.#ep.core.clock.now(), expect);
       // The message reached the server, so live subscribers get it too — even a duplicate,
       // since core NATS delivery knows nothing of the stream's deduplication.
       this.#hub.fanOut(subject, data, 0);

@@ -11,7 +11,7 @@ import {
 } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
 import { InvalidConfigError, StoreMisconfiguredError } from '../../domain/errors.js';
-import type { AuditLog } from '../../ports/bus.js';
+import type { AppendExpectation, AuditLog } from '../../ports/bus.js';
 import { mapNatsError } from './errors.js';
 import type { PublishAcks } from './publish-acks.js';
 import { type NatsLogger, type NatsStoreWarning, silentLogger } from './store-checks.js';
@@ -227,13 +227,9 @@ export class NatsAuditLog implements AuditLog {
     subject: string,
     data: Uint8Array,
     msgId: string,
-    expectLastSeq?: number,
+    expect?: AppendExpectation,
   ): Promise<{ seq: number; duplicate: boolean }> {
-    return this.acks.publish(
-      subject,
-      data,
-      expectLastSeq === undefined ? { msgId } : { msgId, expectLastSeq },
-    );
+    return this.acks.publish(subject, data, expect === undefined ? { msgId } : { msgId, expect });
   }
 
   async lastSeq(): Promise<number> {

@@ -13,8 +13,12 @@ import {
   type Subscription,
 } from '@nats-io/transport-node';
 import { CasConflictError, StoppedError, TimeoutError, TransportError } from '../../domain/errors.js';
+import type { AppendExpectation } from '../../ports/bus.js';
 import type { Clock, TimerHandle } from '../../ports/clock.js';
 import { WRONG_LAST_SEQUENCE } from './errors.js';
+
+/** JetStream API error code for "wrong last msg ID". */
+const WRONG_LAST_MSG_ID = 10070;
 
 export interface PubAck {
   readonly seq: number;
@@ -23,15 +27,15 @@ export interface PubAck {
 
 export interface PublishOptions {
   readonly msgId: string;
-  /** Stored only if the stream's last sequence is this (see `Nats-Expected-Last-Sequence`). */
-  readonly expectLastSeq?: number;
+  /** Stored only if the stream's last message is this one (`Nats-Expected-Last-Sequence` / `-Msg-Id`). */
+  readonly expect?: AppendExpectation;
 }
 
 interface Waiting {
   readonly resolve: (ack: PubAck) => void;
   readonly reject: (err: Error) => void;
   readonly timer: TimerHandle;
-  readonly expectLastSeq: number | undefined;
+  readonly expect: AppendExpectation | undefined;
 }
 
 export class PublishAcks {
@@ -55,13 +59,14 @@ export class PublishAcks {
     const h = makeHeaders();
     h.set('Nats-Msg-Id', o.msgId);
     h.set('Nats-Expected-Stream', this.stream);
-    if (o.expectLastSeq !== undefined) h.set('Nats-Expected-Last-Sequence', String(o.expectLastSeq));
+    if (o.expect?.lastSeq !== undefined) h.set('Nats-Expected-Last-Sequence', String(o.expect.lastSeq));
+    if (o.expect?.lastMsgId !== undefined) h.set('Nats-Expected-Last-Msg-Id', o.expect.lastMsgId);
     return new Promise<PubAck>((resolve, reject) => {
       const timer = this.clock.setTimeout(() => {
         this.#waiting.delete(token);
         reject(new TimeoutError(`append to ${this.stream} timed out; the outcome is unknown`));
       }, this.timeoutMs);
-      this.#waiting.set(token, { resolve, reject, timer, expectLastSeq: o.expectLastSeq });
+      this.#waiting.set(token, { resolve, reject, timer, expect: o.expect });
       try {
         this.nc.publish(subject, data, { headers: h, reply: `${this.#prefix}.${token}` });
       } catch (err) {
@@ -98,7 +103,7 @@ export class PublishAcks {
         w.reject(new TransportError(`append to ${this.stream}: unreadable acknowledgement`, { cause: err }));
         return;
       }
-      const r = parseAck(ack, this.stream, w.expectLastSeq);
+      const r = parseAck(ack, this.stream, w.expect);
       if (r instanceof Error) w.reject(r);
       else w.resolve(r);
     });
@@ -114,7 +119,7 @@ export class PublishAcks {
 }
 
 /** Turns a JetStream publish acknowledgement into an ack or a typed error. Pure. */
-function parseAck(ack: unknown, stream: string, expectLastSeq: number | undefined): PubAck | Error {
+function parseAck(ack: unknown, stream: string, expect: AppendExpectation | undefined): PubAck | Error {
   if (typeof ack !== 'object' || ack === null)
     return new TransportError(`append to ${stream}: bad acknowledgement`);
   const a = ack as {
@@ -126,8 +131,9 @@ function parseAck(ack: unknown, stream: string, expectLastSeq: number | undefine
     const description = String(a.error.description ?? 'error');
     if (a.error.err_code === WRONG_LAST_SEQUENCE) {
       const m = /wrong last sequence:\s*(\d+)/i.exec(description);
-      return new CasConflictError(stream, expectLastSeq ?? 0, m?.[1] ? Number(m[1]) : null);
+      return new CasConflictError(stream, expect?.lastSeq ?? 0, m?.[1] ? Number(m[1]) : null);
     }
+    if (a.error.err_code === WRONG_LAST_MSG_ID) return new CasConflictError(stream, 0, null);
     return new TransportError(`append to ${stream} refused: ${description}`);
   }
   if (typeof a.seq !== 'number')

@@ -47,6 +47,8 @@ async function setup(opts: { duplicateWindowMs?: number } = {}) {
       counters: newCounters(),
       timing: { requestTimeoutMs: 500, retryIntervalMs: 100 },
       committedTerm: async () => committed,
+      // Leadership is judged from the store here, as by a node that no longer knows it leads.
+      leads: () => false,
     });
   };
   const reader = await (await transport.connect('reader')).auditLog(n.auditStream, n.events);
