@@ -35,13 +35,14 @@ export type ForgeryKind = 'heartbeat' | 'handoff' | 'command' | 'event' | 'lease
 export const FORGERY_KINDS: readonly ForgeryKind[] = ['heartbeat', 'handoff', 'command', 'event', 'lease'];
 
 /**
- * The forgeries a `forge` fault sends unless told otherwise. Hand-off and lease forgeries are
- * modelled but not yet on by default: today a hand-off request is honoured without a matching plan
- * (the owner releases shards nobody takes back), and a forged lease term is adopted as the highest
- * term (followers then ignore every later topology write). Each fails every seed until the runtime
- * withstands it; then it belongs here.
+ * The forgeries a `forge` fault sends unless told otherwise: all of them. The cluster withstands each —
+ * a hand-off request is honoured only for a plan in the committed topology (the forged one names the
+ * real leader and term but an invented map version, so it is refused and nothing is released), and a
+ * lease write raises no term a node fences by (only committed terms do), so the forged huge term does
+ * not shut out the real leader's later writes. The forged lease still costs the leader its lease while
+ * the forger writes it: without permissions anyone may write that key.
  */
-export const DEFAULT_FORGERIES: readonly ForgeryKind[] = ['heartbeat', 'command', 'event'];
+export const DEFAULT_FORGERIES: readonly ForgeryKind[] = FORGERY_KINDS;
 
 /**
  * The forged hand-off request sent to `target`: in the name of the real leader and term, for every shard
