@@ -14,8 +14,9 @@
  * the one on record (`planRefusal`). Any client of the transport can send a request in the leader's
  * name with an invented map version; honoured, its shards would stay released with nobody to take them.
  * The map held may lag the leader's: before refusing, the host re-reads the record from the store
- * once. A refusal is typed (`HandoffRefusal`) and releases nothing. Released shards stay owned in the map until the
- * leader commits the move; the host stops serving them at once and remembers the plan's map version.
+ * once. A refusal is typed (`HandoffRefusal`) and releases nothing. Released shards stay owned in the
+ * map until the leader commits the move; the host stops serving them at once and remembers the map
+ * version the plan was verified in.
  * Each committed map it is told about (TOPOLOGY) forgets released shards that moved and serves again
  * those whose hand-off was abandoned, but only from a map at least as new as the plan (seeds 258, 82,
  * 641). Requests are taken one at a time, in arrival order.
