@@ -105,7 +105,12 @@ export interface ClusterNodeContext {
   readonly cluster: ClusterState;
   /** Store revision of `cluster`; 0 before the first read. */
   readonly revision: number;
-  /** Highest term seen anywhere (lease, topology); older writes are ignored. */
+  /**
+   * Highest committed term seen: the terms the topology record carries (a leader's fencing commit). Writes
+   * and events of older terms are ignored. A lease observation does not raise it: the lease is one small
+   * write any client of the store can forge, and a forged huge term would fence out every later write of
+   * the real leader. A deposed leader is fenced all the same, by the record's compare-and-set.
+   */
   readonly highestTerm: Term;
   /** Own term while leading. */
   readonly term: Term | null;
@@ -314,9 +319,6 @@ export const clusterNodeMachine = setup({
       const ref = system.get(SHARD_HOST_SYSTEM_ID) as ActorRefFrom<typeof shardHostMachine> | undefined;
       if (ref !== undefined && event.type === 'RELEASE_REQUESTED') enqueue.sendTo(ref, event);
     }),
-    noteLeaseTerm: assign(({ context }, p: { lease: LeaseRecord | null }) => ({
-      highestTerm: Math.max(context.highestTerm, p.lease?.term ?? 0),
-    })),
     setLoad: assign((_, p: { load: number }) => ({ load: p.load })),
     confirmMembership: enqueueActions(
       ({ context, enqueue, system }, p: { at: number; receivedAt: number; state: ClusterState | null }) =>
@@ -410,9 +412,8 @@ export const clusterNodeMachine = setup({
   }),
   entry: 'spawnChildren',
   on: {
-    LEASE_CHANGED: {
-      actions: [{ type: 'noteLeaseTerm', params: ({ event }) => event }, 'forwardToLeadership'],
-    },
+    // The lease's term is not noted here: any client of the store can write that key (see highestTerm).
+    LEASE_CHANGED: { actions: 'forwardToLeadership' },
     HEARTBEAT: { actions: { type: 'routeHeartbeat', params: ({ event }) => event } },
     RELEASE_REQUESTED: { actions: 'forwardToShardHost' },
     REPORT_LOAD: { actions: { type: 'setLoad', params: ({ event }) => event } },

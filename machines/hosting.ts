@@ -4,15 +4,23 @@
  */
 import type { ClusterState } from '../src/domain/state.js';
 import type { NodeId, ShardId, Term } from '../src/domain/values.js';
-import type { LeaseRecord } from '../src/protocol/messages.js';
+import type { HandoffMove, HandoffRefusal, LeaseRecord } from '../src/protocol/messages.js';
 
-/** A leader's request to release shards, with the shard-map version of the plan behind it. */
+/**
+ * A leader's request to release shards: the moves of its committed plan (each naming the target and
+ * its incarnation), with the shard-map version of the plan behind it.
+ */
 export interface ReleaseRequest {
   readonly requestId: string;
   readonly leader: NodeId;
   readonly term: Term;
-  readonly shards: readonly ShardId[];
+  readonly moves: readonly HandoffMove[];
   readonly version: number;
+}
+
+/** The shards a request asks for, in its order. */
+export function requestedShards(req: Pick<ReleaseRequest, 'moves'>): ShardId[] {
+  return req.moves.map((m) => m.shardId);
 }
 
 export interface HostingState {
@@ -121,8 +129,54 @@ export function markReleased(
  * Fencing by the store, not by this node's view, which may lag: only the holder of the current lease
  * may take shards away. Returns why a request is refused, or null to honour it.
  */
-export function leaseRefusal(req: ReleaseRequest, lease: LeaseRecord | null): string | null {
+export function leaseRefusal(req: ReleaseRequest, lease: LeaseRecord | null): HandoffRefusal | null {
   if (lease !== null && lease.term === req.term && lease.holder === req.leader) return null;
   const holds = lease ? `${lease.holder} holds term ${lease.term}` : 'no lease';
-  return `${req.leader} does not hold the lease of term ${req.term} (${holds})`;
+  return {
+    code: 'not-lease-holder',
+    message: `${req.leader} does not hold the lease of term ${req.term} (${holds})`,
+  };
+}
+
+/**
+ * Whether a request matches a plan in the committed topology `cluster`: it comes from the leader of
+ * record in its term, names a map version that was committed, and each shard of it still owned here is
+ * moved by the plan in progress from `nodeId` to the named target, whose incarnation is the one on
+ * record. Shards no longer owned here (moved already) are passed over: there is nothing to release.
+ * Returns why the request is refused, or null to honour it. Any client of the transport can send a
+ * request in the leader's name; only the topology record, written by compare-and-set under the
+ * leader's term, says what the leader planned.
+ */
+export function planRefusal(
+  req: ReleaseRequest,
+  cluster: ClusterState | null,
+  nodeId: NodeId,
+): HandoffRefusal | null {
+  const notPlanned = (message: string): HandoffRefusal => ({ code: 'not-planned', message });
+  if (cluster === null) return notPlanned('no committed topology is known');
+  const l = cluster.leader;
+  if (l === null || l.nodeId !== req.leader || l.term !== req.term) {
+    const of = l === null ? 'no leader' : `${l.nodeId} of term ${l.term}`;
+    return notPlanned(`${req.leader} of term ${req.term} is not the committed leader (${of})`);
+  }
+  if (req.version > cluster.shardMap.version) {
+    return notPlanned(
+      `map version ${req.version} is not committed (the record is at ${cluster.shardMap.version})`,
+    );
+  }
+  const remaining = cluster.rebalance?.remaining ?? [];
+  for (const m of req.moves) {
+    if (cluster.shardMap.owners[m.shardId] !== nodeId) continue;
+    const target = cluster.nodes[m.to];
+    if (target === undefined || target.incarnation !== m.incarnation) {
+      return {
+        code: 'wrong-incarnation',
+        message: `${m.to} of incarnation ${m.incarnation} is not on record (${target ? `incarnation ${target.incarnation}` : 'not a member'})`,
+      };
+    }
+    if (!remaining.some((p) => p.shardId === m.shardId && p.from === nodeId && p.to === m.to)) {
+      return notPlanned(`no committed plan moves shard ${m.shardId} from ${nodeId} to ${m.to}`);
+    }
+  }
+  return null;
 }

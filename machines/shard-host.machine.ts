@@ -1,13 +1,22 @@
 /**
  * Shard host: the old owner's side of a hand-off, one actor per node (a child of the root).
  *
- * serving ──RELEASE_REQUESTED──▶ verifying ──lease held by the requester──▶ releasing ──▶ serving
- *                                    │ not the lease holder, or unreadable           │ released
- *                                    └──────────────── refused ─────────────────────┘
+ * serving ──RELEASE_REQUESTED──▶ verifying ──lease held, plan in the map held──▶ releasing ──▶ serving
+ *                                    │  │ lease held, no such plan held  ▲               │ released
+ *                                    │  └──────────▶ rereading ──plan in the record read─┘
+ *                                    │ not the lease holder, unreadable      │ no such plan, unreadable
+ *                                    └──────────────── refused ◀────────────┘
  *
  * A request is honoured only for the holder of the current lease at the request's term, read from the
- * store (seed 921: a deposed leader's request). Released shards stay owned in the map until the
- * leader commits the move; the host stops serving them at once and remembers the plan's map version.
+ * store (seed 921: a deposed leader's request), and only for a plan in the committed topology: the
+ * requester is the leader of record in that term, the request's map version was committed, and each
+ * shard still owned here is planned to move from this node to the named target, whose incarnation is
+ * the one on record (`planRefusal`). Any client of the transport can send a request in the leader's
+ * name with an invented map version; honoured, its shards would stay released with nobody to take them.
+ * The map held may lag the leader's: before refusing, the host re-reads the record from the store
+ * once. A refusal is typed (`HandoffRefusal`) and releases nothing. Released shards stay owned in the
+ * map until the leader commits the move; the host stops serving them at once and remembers the map
+ * version the plan was verified in.
  * Each committed map it is told about (TOPOLOGY) forgets released shards that moved and serves again
  * those whose hand-off was abandoned, but only from a map at least as new as the plan (seeds 258, 82,
  * 641). Requests are taken one at a time, in arrival order.
@@ -15,14 +24,16 @@
 import { assign, fromPromise, setup } from 'xstate';
 import type { ClusterState } from '../src/domain/state.js';
 import type { NodeId, ShardId } from '../src/domain/values.js';
-import type { LeaseRecord } from '../src/protocol/messages.js';
+import type { HandoffRefusal, LeaseRecord } from '../src/protocol/messages.js';
 import {
   followMap,
   type HostingState,
   leaseRefusal,
   markReleased,
+  planRefusal,
   type ReleaseRequest,
   releasable,
+  requestedShards,
   serving,
   toRelease,
 } from './hosting.js';
@@ -64,8 +75,8 @@ export type ShardHostEvent =
 export interface ReleaseAnswer {
   readonly requestId: string;
   readonly released: readonly ShardId[];
-  /** Why the request was refused; null when honoured. */
-  readonly refused: string | null;
+  /** Why the request was refused (then nothing was released); null when honoured. */
+  readonly refused: HandoffRefusal | null;
 }
 
 export interface ReadLeaseOutput {
@@ -73,11 +84,17 @@ export interface ReadLeaseOutput {
   readonly at: number;
 }
 
+/** The committed topology read from the store (null when there is none). */
+export interface ReadTopologyOutput {
+  readonly cluster: ClusterState | null;
+  readonly at: number;
+}
+
 /** The answer to the request in progress: the shards of it that are released here (now or before). */
 function released(context: ShardHostContext): ReleaseAnswer {
   const req = context.requests[0];
   if (req === undefined) return { requestId: '', released: [], refused: null };
-  const done = releasable(context, req.shards).filter((s) => s in context.released);
+  const done = releasable(context, requestedShards(req)).filter((s) => s in context.released);
   return { requestId: req.requestId, released: done, refused: null };
 }
 
@@ -86,12 +103,23 @@ function abandoned(context: ShardHostContext): readonly ShardId[] {
   return context.cluster === null ? [] : followMap(context, context.cluster, context.nodeId).acquired;
 }
 
-/** The refusal of the request in progress; `lease` undefined when it could not be read. */
-function refusal(context: ShardHostContext, lease: LeaseRecord | null | undefined): ReleaseAnswer {
+const UNREADABLE_LEASE: HandoffRefusal = { code: 'lease-unreadable', message: 'the lease could not be read' };
+const UNREADABLE_TOPOLOGY: HandoffRefusal = {
+  code: 'topology-unreadable',
+  message: 'the topology could not be read',
+};
+
+/** The answer refusing the request in progress for `why`. */
+function refusal(
+  context: ShardHostContext,
+  why: (req: ReleaseRequest) => HandoffRefusal | null,
+): ReleaseAnswer {
   const req = context.requests[0];
-  if (req === undefined) return { requestId: '', released: [], refused: 'no request' };
-  const why = lease === undefined ? 'the lease could not be read' : (leaseRefusal(req, lease) ?? 'refused');
-  return { requestId: req.requestId, released: [], refused: why };
+  if (req === undefined)
+    return { requestId: '', released: [], refused: { code: 'malformed', message: 'no request' } };
+  // A refusal is only ever asked for when there is a reason; the fallback names the path if not.
+  const refused = why(req) ?? { code: 'not-planned', message: 'refused' };
+  return { requestId: req.requestId, released: [], refused };
 }
 
 export const shardHostMachine = setup({
@@ -105,6 +133,10 @@ export const shardHostMachine = setup({
     readLease: fromPromise<ReadLeaseOutput, void>(async () => {
       throw new Error('readLease is bound by the runtime');
     }),
+    /** Reads the committed topology through the store's leader. */
+    readTopology: fromPromise<ReadTopologyOutput, void>(async () => {
+      throw new Error('readTopology is bound by the runtime');
+    }),
     /** Tells the application to stop serving shards (its `onRelease` hook), within the hand-off timeout. */
     releaseShards: fromPromise<{ at: number }, { shards: readonly ShardId[] }>(async () => {
       throw new Error('releaseShards is bound by the runtime');
@@ -112,8 +144,16 @@ export const shardHostMachine = setup({
   },
   guards: {
     hasRequest: ({ context }) => context.requests.length > 0,
-    leaseHeldByRequester: ({ context }, p: ReadLeaseOutput) =>
-      context.requests[0] !== undefined && leaseRefusal(context.requests[0], p.lease) === null,
+    leaseRefused: ({ context }, p: ReadLeaseOutput) =>
+      context.requests[0] === undefined || leaseRefusal(context.requests[0], p.lease) !== null,
+    /** The request matches a plan in the map this node holds. */
+    plannedInHeld: ({ context }) =>
+      context.requests[0] !== undefined &&
+      planRefusal(context.requests[0], context.cluster, context.nodeId) === null,
+    /** The request matches a plan in the record just read. */
+    plannedInRead: ({ context }, p: ReadTopologyOutput) =>
+      context.requests[0] !== undefined &&
+      planRefusal(context.requests[0], p.cluster, context.nodeId) === null,
     /** The fence timer fired and no confirmation moved the deadline past the time it was armed for. */
     confirmationLapsed: ({ context }) => context.confirmedUntil <= Math.max(context.now, context.armedFor),
     /** A confirmation recent enough to serve on, judged at the time it arrived. */
@@ -136,16 +176,27 @@ export const shardHostMachine = setup({
     queueRequest: assign(({ context }, p: ReleaseRequest & { at: number }) => ({
       requests: [
         ...context.requests,
-        { requestId: p.requestId, leader: p.leader, term: p.term, shards: p.shards, version: p.version },
+        { requestId: p.requestId, leader: p.leader, term: p.term, moves: p.moves, version: p.version },
       ],
       now: Math.max(context.now, p.at),
     })),
     /** The shards of the request in progress are no longer served here. */
     markReleased: assign(({ context }) => {
       const req = context.requests[0];
-      return req ? { released: markReleased(context, releasable(context, req.shards), req.version) } : {};
+      return req
+        ? { released: markReleased(context, releasable(context, requestedShards(req)), req.version) }
+        : {};
     }),
     nextRequest: assign(({ context }) => ({ requests: context.requests.slice(1) })),
+    /**
+     * The request in progress was verified against the map of `version`: its shards count as released
+     * for that map at least, so that a map the node holds that is older than it proves nothing about
+     * them (a re-read record may plan anew what the map held shows abandoned).
+     */
+    noteVerified: assign(({ context }, p: { version: number }) => {
+      const [req, ...rest] = context.requests;
+      return req ? { requests: [{ ...req, version: Math.max(req.version, p.version) }, ...rest] } : {};
+    }),
     confirm: assign(({ context }, p: { at: number; receivedAt: number }) => ({
       confirmedUntil: Math.max(context.confirmedUntil, p.at + context.fenceAfterMs),
       now: Math.max(context.now, p.receivedAt),
@@ -199,13 +250,58 @@ export const shardHostMachine = setup({
             src: 'readLease',
             onDone: [
               {
-                guard: { type: 'leaseHeldByRequester', params: ({ event }) => event.output },
+                guard: { type: 'leaseRefused', params: ({ event }) => event.output },
+                target: 'serving',
+                actions: [
+                  {
+                    type: 'answer',
+                    params: ({ context, event }) =>
+                      refusal(context, (req) => leaseRefusal(req, event.output.lease)),
+                  },
+                  'nextRequest',
+                ],
+              },
+              {
+                guard: 'plannedInHeld',
                 target: 'releasing',
+                actions: {
+                  type: 'noteVerified',
+                  params: ({ context }) => ({ version: context.cluster?.shardMap.version ?? 0 }),
+                },
+              },
+              // The map held may lag the leader's: look in the record itself before refusing.
+              { target: 'rereading' },
+            ],
+            onError: {
+              target: 'serving',
+              actions: [
+                { type: 'answer', params: ({ context }) => refusal(context, () => UNREADABLE_LEASE) },
+                'nextRequest',
+              ],
+            },
+          },
+        },
+        /** Does the committed record, read from the store, hold the plan the request names? */
+        rereading: {
+          invoke: {
+            src: 'readTopology',
+            onDone: [
+              {
+                guard: { type: 'plannedInRead', params: ({ event }) => event.output },
+                target: 'releasing',
+                actions: {
+                  type: 'noteVerified',
+                  params: ({ event }) => ({ version: event.output.cluster?.shardMap.version ?? 0 }),
+                },
               },
               {
                 target: 'serving',
                 actions: [
-                  { type: 'answer', params: ({ context, event }) => refusal(context, event.output.lease) },
+                  {
+                    type: 'answer',
+                    params: ({ context, event }) =>
+                      refusal(context, (req) => planRefusal(req, event.output.cluster, context.nodeId)),
+                  },
                   'nextRequest',
                 ],
               },
@@ -213,7 +309,7 @@ export const shardHostMachine = setup({
             onError: {
               target: 'serving',
               actions: [
-                { type: 'answer', params: ({ context }) => refusal(context, undefined) },
+                { type: 'answer', params: ({ context }) => refusal(context, () => UNREADABLE_TOPOLOGY) },
                 'nextRequest',
               ],
             },
@@ -226,7 +322,7 @@ export const shardHostMachine = setup({
             input: ({ context }) => ({
               // Every shard leaving is told to the application, fenced or not: a fenced node may have
               // come to own it after it stopped serving, so its onRelease is the one record of letting go.
-              shards: context.requests[0] ? toRelease(context, context.requests[0].shards) : [],
+              shards: context.requests[0] ? toRelease(context, requestedShards(context.requests[0])) : [],
             }),
             onDone: {
               target: 'serving',

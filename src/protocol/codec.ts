@@ -13,7 +13,16 @@ import {
 } from '../domain/events.js';
 import { type ClusterState, MAX_RETIRED_NODES } from '../domain/state.js';
 import type { ShardId, Term } from '../domain/values.js';
-import type { Heartbeat, LeaseRecord, MemberProbeReply, OperatorCommand } from './messages.js';
+import {
+  HANDOFF_REFUSAL_CODES,
+  type HandoffMove,
+  type HandoffRefusal,
+  type HandoffRefusalCode,
+  type Heartbeat,
+  type LeaseRecord,
+  type MemberProbeReply,
+  type OperatorCommand,
+} from './messages.js';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
@@ -270,28 +279,44 @@ export function decodeCommandReply(data: Uint8Array): Decoded<CommandReply> {
 
 // ---- hand-off (leader asks an old owner to release shards) -------------------------------------
 
-const handoffS = z.strictObject({
-  term: z.number().int().positive(),
-  leader: nodeIdS,
-  shards: z.array(nat).max(65536),
-  version: nat,
-});
+const handoffS = z
+  .strictObject({
+    term: z.number().int().positive(),
+    leader: nodeIdS,
+    moves: z.array(z.strictObject({ shardId: nat, to: nodeIdS, incarnation: nat })).max(65536),
+    version: nat,
+  })
+  .refine((r) => new Set(r.moves.map((m) => m.shardId)).size === r.moves.length, {
+    message: 'a shard is named twice',
+  });
 
 export interface HandoffRequest {
   readonly term: Term;
   readonly leader: string;
-  readonly shards: readonly ShardId[];
+  /** The moves of the committed plan whose shards the leader asks for, each naming its target. */
+  readonly moves: readonly HandoffMove[];
   /** Shard-map version the leader held when it asked: the plan behind the request is in it. */
   readonly version: number;
 }
 
 export const decodeHandoff = (data: Uint8Array): Decoded<HandoffRequest> => parseWith(handoffS, data);
 
-const handoffReplyS = z.strictObject({ released: z.array(nat), refused: z.string().max(500).optional() });
+const handoffReplyS = z.strictObject({
+  released: z.array(nat),
+  refused: z.string().max(500).optional(),
+  code: z.enum(HANDOFF_REFUSAL_CODES).optional(),
+});
 
+/** The old owner's answer: the shards released, or a typed refusal (then nothing was released). */
 export interface HandoffReply {
   readonly released: readonly ShardId[];
   readonly refused?: string | undefined;
+  readonly code?: HandoffRefusalCode | undefined;
+}
+
+/** The reply that carries `refusal`: nothing released. */
+export function refusalReply(refusal: HandoffRefusal): HandoffReply {
+  return { released: [], refused: refusal.message.slice(0, 500), code: refusal.code };
 }
 
 export const decodeHandoffReply = (data: Uint8Array): Decoded<HandoffReply> => parseWith(handoffReplyS, data);

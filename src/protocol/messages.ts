@@ -2,7 +2,7 @@
  * The messages nodes exchange over the transport, as types. Their validation lives in `codec.ts`
  * beside this file; the statecharts take them as event payloads.
  */
-import type { NodeId, NodeStatus, Term } from '../domain/values.js';
+import type { NodeId, NodeStatus, ShardId, Term } from '../domain/values.js';
 
 /** A node's announcement, received by every node. */
 export interface Heartbeat {
@@ -40,4 +40,44 @@ export interface MemberProbeReply {
   readonly nodeId: NodeId;
   readonly incarnation: number;
   readonly phase: 'starting' | 'running' | 'stopping';
+}
+
+/** One move a hand-off request asks the old owner to release: the shard, its new owner and that node's incarnation. */
+export interface HandoffMove {
+  readonly shardId: ShardId;
+  /** The node the committed plan moves the shard to. */
+  readonly to: NodeId;
+  /** The incarnation of `to` on record when the leader asked: a restarted target is another node. */
+  readonly incarnation: number;
+}
+
+/** Why an old owner refused a hand-off request. */
+export const HANDOFF_REFUSAL_CODES = [
+  /** Not a well-formed request. */
+  'malformed',
+  /** Its term is older than a term the owner has seen committed: a deposed leader's. */
+  'stale-term',
+  /** The requester does not hold the lease of the request's term (read from the store). */
+  'not-lease-holder',
+  /** The lease could not be read: nothing is released unverified. */
+  'lease-unreadable',
+  /**
+   * The committed topology holds no such plan: another leader or term, a map version nobody committed,
+   * or a shard the plan does not move from this node to the named target. A forgery, or a leader that
+   * does not know its own plan.
+   */
+  'not-planned',
+  /** The named target's incarnation is not the one on record. */
+  'wrong-incarnation',
+  /** The topology could not be re-read to look for the plan. */
+  'topology-unreadable',
+  /** The owner is stopping. */
+  'stopping',
+] as const;
+export type HandoffRefusalCode = (typeof HANDOFF_REFUSAL_CODES)[number];
+
+/** A typed refusal of a hand-off request: nothing of it was released. */
+export interface HandoffRefusal {
+  readonly code: HandoffRefusalCode;
+  readonly message: string;
 }

@@ -111,6 +111,7 @@ export class ClusterNode {
       send: (e) => this.#send(e),
       onStatus: (s) => this.#onConnectionStatus(s),
       view: () => this.#ctx(),
+      waitFor: (cond, what, timeoutMs) => this.#waiters.waitFor(cond, what, timeoutMs),
       leading: () => this.#ctx()?.term != null,
       incarnation: this.#incarnation,
       phase: () => (this.#phase === 'starting' || this.#phase === 'running' ? this.#phase : 'stopping'),

@@ -58,6 +58,10 @@ export function bindClusterNodeMachine(p: MachinePorts) {
       shardHost: shardHostMachine.provide({
         actors: {
           readLease: fromPromise(() => lease.read()),
+          readTopology: fromPromise(async () => {
+            const r = await topology.read();
+            return { cluster: r?.state ?? null, at: clock.now() };
+          }),
           releaseShards: fromPromise(async ({ input }) => {
             await p.release(input.shards);
             return { at: clock.now() };

@@ -4,6 +4,14 @@ export interface NodeCounters {
   /** Hand-off requests refused: a deposed leader's (lower term), or one that does not hold the lease. */
   staleHandoffs: number;
   /**
+   * Hand-off requests refused because no plan in the committed topology matches them (another leader or
+   * term, a map version nobody committed, a shard not planned to move from here to the named target, or
+   * a target incarnation not on record): a forger on the bus, since a real leader asks only for its plan.
+   */
+  forgedHandoffs: number;
+  /** Hand-off requests refused because the lease or the topology could not be read to verify them. */
+  unverifiedHandoffs: number;
+  /**
    * Live events dropped because their term is below the highest this node knows (a deposed
    * leader's late or replayed decisions); the audit stream still keeps them.
    */
@@ -28,6 +36,8 @@ export function newCounters(): NodeCounters {
   return {
     malformed: { heartbeat: 0, event: 0, command: 0, handoff: 0, lease: 0, topology: 0 },
     staleHandoffs: 0,
+    forgedHandoffs: 0,
+    unverifiedHandoffs: 0,
     staleEvents: 0,
     forgedEvents: 0,
     staleHeartbeats: 0,

@@ -43,6 +43,8 @@ export interface PartsDeps {
   readonly onStatus: (s: ConnectionStatus) => void;
   /** The root's context, null before it runs. */
   readonly view: () => ClusterNodeContext | null;
+  /** Resolves when `cond` holds, checked after every change of the root; rejects on stop or timeout. */
+  readonly waitFor: (cond: () => boolean, what: string, timeoutMs: number) => Promise<void>;
   /** Whether the root leads (from the lease won on, before fencing completes). */
   readonly leading: () => boolean;
   /** This process's incarnation. */
@@ -221,8 +223,22 @@ export async function openParts(d: PartsDeps): Promise<NodeParts> {
                 clock,
                 log,
                 timeoutMs: t.handoffTimeoutMs,
-                version: () => d.view()?.cluster.shardMap.version ?? 0,
-                releaseOwn: (shards, term, version) => handoffs.releaseOwn(o.nodeId, term, shards, version),
+                cluster: () => d.view()?.cluster ?? null,
+                fenced: (term, timeoutMs) =>
+                  d
+                    .waitFor(
+                      () => {
+                        const v = d.view();
+                        return v?.fenced === true && v.term === term;
+                      },
+                      `the election of term ${term} to commit`,
+                      timeoutMs,
+                    )
+                    .then(
+                      () => true,
+                      () => false,
+                    ),
+                releaseOwn: (moves, term, version) => handoffs.releaseOwn(o.nodeId, term, moves, version),
                 dropped: (error) => dropMalformed(d, 'handoff', error),
               },
               input,

@@ -11,7 +11,7 @@ import type { NodeId } from '../domain/values.js';
 import type { Clock, TimerHandle } from '../ports/clock.js';
 import type { KvBucket } from '../ports/kv.js';
 import type { Connection } from '../ports/transport.js';
-import { encode, encodeLease } from '../protocol/codec.js';
+import { encode, encodeLease, type HandoffRequest } from '../protocol/codec.js';
 import type { names } from '../protocol/names.js';
 import { LEASE_KEY } from '../runtime/lease-store.js';
 
@@ -35,13 +35,28 @@ export type ForgeryKind = 'heartbeat' | 'handoff' | 'command' | 'event' | 'lease
 export const FORGERY_KINDS: readonly ForgeryKind[] = ['heartbeat', 'handoff', 'command', 'event', 'lease'];
 
 /**
- * The forgeries a `forge` fault sends unless told otherwise. Hand-off and lease forgeries are
- * modelled but not yet on by default: today a hand-off request is honoured without a matching plan
- * (the owner releases shards nobody takes back), and a forged lease term is adopted as the highest
- * term (followers then ignore every later topology write). Each fails every seed until the runtime
- * withstands it; then it belongs here.
+ * The forgeries a `forge` fault sends unless told otherwise: all of them. The cluster withstands each —
+ * a hand-off request is honoured only for a plan in the committed topology (the forged one names the
+ * real leader and term but an invented map version, so it is refused and nothing is released), and a
+ * lease write raises no term a node fences by (only committed terms do), so the forged huge term does
+ * not shut out the real leader's later writes. The forged lease still costs the leader its lease while
+ * the forger writes it: without permissions anyone may write that key.
  */
-export const DEFAULT_FORGERIES: readonly ForgeryKind[] = ['heartbeat', 'command', 'event'];
+export const DEFAULT_FORGERIES: readonly ForgeryKind[] = FORGERY_KINDS;
+
+/**
+ * The forged hand-off request sent to `target`: in the name of the real leader and term, for every shard
+ * `target` owns, each to another member under its real incarnation, with a map version nobody committed.
+ */
+export function forgedHandoff(state: ClusterState, target: NodeId): HandoffRequest {
+  const leader = state.leader ?? { nodeId: FORGED_NODE, term: FORGED_TERM };
+  const other = Object.values(state.nodes).find((n) => n.id !== target && n.status === 'Active');
+  const to = other ?? { id: FORGED_NODE, incarnation: 1 };
+  const moves = state.shardMap.owners.flatMap((o, shardId) =>
+    o === target ? [{ shardId, to: to.id, incarnation: to.incarnation }] : [],
+  );
+  return { term: leader.term, leader: leader.nodeId, moves, version: state.shardMap.version + 1_000 };
+}
 
 /** How often a round of forgeries goes out while the forger runs. */
 export const FORGE_INTERVAL_MS = 250;
@@ -97,13 +112,7 @@ export class Forger {
         return;
       case 'handoff': {
         if (leader === null || state === null) return;
-        const shards = state.shardMap.owners.flatMap((o, s) => (o === target ? [s] : []));
-        const req = {
-          term: leader.term,
-          leader: leader.nodeId,
-          shards,
-          version: state.shardMap.version + 1_000,
-        };
+        const req = forgedHandoff(state, target);
         quiet(bus.request(n.handoff(target), encode(req), { timeoutMs: FORGE_INTERVAL_MS }));
         return;
       }

@@ -179,6 +179,29 @@ describe('the invariant checker', () => {
     expect(v[0]!.message).toMatch(/4 shard\(s\) stayed ownerless longer than/);
   });
 
+  it('a lease written by a client that never ran as a node elects nobody: a real election after it restarts the recovery window', () => {
+    const orphaned = {
+      nodes: { a: 'Active', b: 'Failed' } as StateSpec['nodes'],
+      owners: ['a', 'a', 'a', 'a', null, null, null, null],
+      version: 2,
+      epoch: 2,
+      balancedEpoch: 1,
+      orphaned: [4, 5, 6, 7],
+    };
+    const h: HistoryEntry[] = [
+      { kind: 'process', at: 0, nodeId: 'a', up: true },
+      commit(0, 1, { ...base, version: 1 }),
+      commit(10, 2, orphaned),
+      // A forger writes the lease; once it lapses, a wins term 7, far below the forged one.
+      { kind: 'lease', at: 20, holder: 'evil', term: 999_999_999 },
+      { kind: 'lease', at: 20 + FAST_TIMING.leaseTtlMs, holder: 'a', term: 7 },
+      { kind: 'tick', at: 20 + WINDOW + 1 },
+    ];
+    expect(invariants(h)).toEqual([]);
+    const due = 20 + FAST_TIMING.leaseTtlMs + WINDOW;
+    expect(invariants([...h, { kind: 'tick', at: due + 1 }])).toEqual(['all-shards-owned']);
+  });
+
   it('catches a shard owned by a node that is neither Active nor Draining', () => {
     expect(
       invariants([commit(0, 1, { nodes: { a: 'Active', b: 'Failed' }, owners: AB, version: 1 })]),

@@ -461,3 +461,38 @@ describe('Heartbeats', () => {
     expect(t.actor.getSnapshot().value).toEqual({ role: 'stopped', heartbeat: 'silent' });
   });
 });
+
+describe('Fencing by committed terms: a lease observation alone fences nothing', () => {
+  const led = (term: number, version: number): ClusterState => ({
+    ...initialClusterState(8),
+    leader: { nodeId: 'n2', term },
+    highestTerm: term,
+    shardMap: { version, term, owners: new Array(8).fill(null) },
+  });
+
+  it('a follower that saw a forged lease of a huge term still adopts the real leader’s later writes', async () => {
+    const t = start();
+    t.actor.send({ type: 'TOPOLOGY', at: t.clock.now(), state: led(5, 1), revision: 11 });
+    t.actor.send({
+      type: 'LEASE_CHANGED',
+      at: t.clock.now(),
+      lease: { holder: 'evil', term: 999_999_999, revision: 12 },
+    });
+    await settle();
+    expect(t.actor.getSnapshot().context.highestTerm).toBe(5);
+    // The forged lease lapses; n2 wins term 14 and commits.
+    t.actor.send({ type: 'TOPOLOGY', at: t.clock.now(), state: led(14, 2), revision: 15 });
+    await settle();
+    expect(t.actor.getSnapshot().context.cluster.leader).toEqual({ nodeId: 'n2', term: 14 });
+    expect(t.actor.getSnapshot().context.highestTerm).toBe(14);
+  });
+
+  it('a write stamped with a term older than a committed one is still ignored', async () => {
+    const t = start();
+    t.actor.send({ type: 'TOPOLOGY', at: t.clock.now(), state: led(14, 2), revision: 15 });
+    t.actor.send({ type: 'TOPOLOGY', at: t.clock.now(), state: led(5, 3), revision: 16 });
+    await settle();
+    expect(t.actor.getSnapshot().context.cluster.leader).toEqual({ nodeId: 'n2', term: 14 });
+    expect(t.actor.getSnapshot().context.revision).toBe(15);
+  });
+});

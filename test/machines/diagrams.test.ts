@@ -90,9 +90,9 @@ describe('statechart documents', () => {
     const host = mermaidChart(drawn('shardHost'));
     expect(host).toContain('[*] --> requests_serving');
     expect(host).toContain('requests_serving --> requests_verifying : always [hasRequest]');
-    expect(host).toContain(
-      'requests_verifying --> requests_releasing : done: readLease [leaseHeldByRequester]',
-    );
+    expect(host).toContain('requests_verifying --> requests_releasing : done: readLease [plannedInHeld]');
+    expect(host).toContain('requests_verifying --> requests_rereading : done: readLease');
+    expect(host).toContain('requests_rereading --> requests_releasing : done: readTopology [plannedInRead]');
     expect(host).toContain('requests_releasing --> requests_serving : error: releaseShards');
     expect(host).toContain(
       'membership_confirmed --> membership_fencing : after untilFence [confirmationLapsed]',

@@ -18,8 +18,30 @@ import { FakeActors, SimulatedClock, settle } from './harness.js';
 
 const FENCE_AFTER_MS = 1000;
 
+const member = (id: NodeId) => ({ id, status: 'Active' as const, incarnation: 1, weight: 1, lastSeen: 0 });
+/** A map committed by n2 in term 3, whose plan moves n1's shards 0–3 to n2. */
 function map(version: number, owners: readonly (NodeId | null)[]): ClusterState {
-  return { ...initialClusterState(owners.length), shardMap: { version, term: 3, owners } };
+  return {
+    ...initialClusterState(owners.length),
+    nodes: { n1: member('n1'), n2: member('n2') },
+    leader: { nodeId: 'n2', term: 3 },
+    highestTerm: 3,
+    shardMap: { version, term: 3, owners },
+    rebalance: {
+      rebalanceId: 'r1',
+      reason: 'node-joined',
+      epoch: 1,
+      term: 3,
+      startedAt: 0,
+      remaining: [0, 1, 2, 3].map((shardId) => ({
+        shardId,
+        from: 'n1',
+        to: 'n2',
+        reason: 'balance' as const,
+      })),
+      moved: 0,
+    },
+  };
 }
 /** n1 owns shards 0–3, n2 owns 4 and 5. */
 const OWNERS = ['n1', 'n1', 'n1', 'n1', 'n2', 'n2'];
@@ -76,7 +98,8 @@ function start() {
       await fakes.resolve('releaseShards', { at: clock.now() });
     },
     async request(shards: readonly ShardId[]) {
-      const req: ReleaseRequest = { requestId: 'q', leader: 'n2', term: 3, shards, version: 5 };
+      const moves = shards.map((shardId) => ({ shardId, to: 'n2', incarnation: 1 }));
+      const req: ReleaseRequest = { requestId: 'q', leader: 'n2', term: 3, moves, version: 5 };
       actor.send({ type: 'RELEASE_REQUESTED', at: clock.now(), ...req });
       await settle();
     },
@@ -90,7 +113,7 @@ function start() {
 /** Owns and serves shards 0–3 from time 0; never confirmed, it fences at FENCE_AFTER_MS. */
 async function startServing() {
   const t = start();
-  await t.topology(map(4, OWNERS));
+  await t.topology(map(5, OWNERS));
   expect(t.app).toEqual(new Set([0, 1, 2, 3]));
   return t;
 }

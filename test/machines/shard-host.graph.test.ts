@@ -24,8 +24,12 @@ const inv = (state: string) => `0.shardHost.${state}`;
 const FENCE_TIMER = 'xstate.after.untilFence.shardHost.membership.confirmed';
 
 function map(version: number, owners: readonly (NodeId | null)[], moving: number[] = []): ClusterState {
+  const member = (id: NodeId) => ({ id, status: 'Active' as const, incarnation: 1, weight: 1, lastSeen: 0 });
   return {
     ...initialClusterState(owners.length),
+    nodes: { n1: member('n1'), n2: member('n2') },
+    leader: { nodeId: 'n2', term: 3 },
+    highestTerm: 3,
     shardMap: { version, term: 3, owners },
     rebalance:
       moving.length === 0
@@ -57,7 +61,18 @@ const events = (s: AnyMachineSnapshot): EventObject[] => {
     { type: 'TOPOLOGY', at, cluster: map(6, ['n1', 'n1', 'n2']) },
     // The move committed: 1 is n2's.
     { type: 'TOPOLOGY', at, cluster: map(7, ['n1', 'n2', 'n2']) },
-    { type: 'RELEASE_REQUESTED', at, requestId: 'q', leader: 'n2', term: 3, shards: [1, 2], version: 5 },
+    {
+      type: 'RELEASE_REQUESTED',
+      at,
+      requestId: 'q',
+      leader: 'n2',
+      term: 3,
+      moves: [
+        { shardId: 1, to: 'n2', incarnation: 1 },
+        { shardId: 2, to: 'n2', incarnation: 1 },
+      ],
+      version: 5,
+    },
     {
       type: `xstate.done.actor.${inv('requests.verifying')}`,
       output: { lease: { holder: 'n2', term: 3, revision: 9 }, at },
@@ -67,6 +82,16 @@ const events = (s: AnyMachineSnapshot): EventObject[] => {
       output: { lease: { holder: 'n3', term: 4, revision: 9 }, at },
     },
     { type: `xstate.error.actor.${inv('requests.verifying')}`, error: 'no quorum' },
+    // The record read shows the plan (the map held lagged), or no such plan.
+    {
+      type: `xstate.done.actor.${inv('requests.rereading')}`,
+      output: { cluster: map(5, ['n1', 'n1', 'n2'], [1]), at },
+    },
+    {
+      type: `xstate.done.actor.${inv('requests.rereading')}`,
+      output: { cluster: map(6, ['n1', 'n1', 'n2']), at },
+    },
+    { type: `xstate.error.actor.${inv('requests.rereading')}`, error: 'no quorum' },
     { type: `xstate.done.actor.${inv('requests.releasing')}`, output: { at } },
     { type: `xstate.error.actor.${inv('requests.releasing')}`, error: 'onRelease threw' },
     // A read that started after the last thing heard (it moves the deadline), and one a whole window old.
@@ -103,11 +128,19 @@ const spec: ModelSpec<ShardHostInput> = {
       now: number;
       confirmedUntil: number;
       armedFor: number;
+      cluster: ClusterState | null;
     };
     // Two queued requests behave as more would: cap the queue so that the graph stays finite. Of the
     // times, only whether a confirmation moved the deadline past the armed timer decides a transition.
     const extended = c.confirmedUntil > Math.max(c.now, c.armedFor);
-    return [c.owned, c.released, Math.min(c.requests.length, 2), extended];
+    // The map held decides whether a request's plan is found without a re-read.
+    return [
+      c.owned,
+      c.released,
+      Math.min(c.requests.length, 2),
+      extended,
+      c.cluster?.shardMap.version ?? null,
+    ];
   },
   bound: ['answer', 'acquired'],
   start: (runInput, coverage) => {
@@ -116,7 +149,11 @@ const spec: ModelSpec<ShardHostInput> = {
     const calls: BoundCall[] = [];
     const actor = createActor(
       shardHostMachine.provide({
-        actors: { readLease: fakes.logic('readLease'), releaseShards: fakes.logic('releaseShards') },
+        actors: {
+          readLease: fakes.logic('readLease'),
+          readTopology: fakes.logic('readTopology'),
+          releaseShards: fakes.logic('releaseShards'),
+        },
         actions: {
           answer: (_, params) => calls.push({ type: 'answer', params }),
           acquired: (_, params) => calls.push({ type: 'acquired', params }),
@@ -142,11 +179,14 @@ describe('shard host model', () => {
     expect(allStateIds(shardHostMachine).filter((id) => !coverage.states.has(id))).toEqual([]);
     expect(missingTransitions(shardHostMachine, coverage)).toEqual([]);
     expect(coverage.transitions.size).toBe(allTransitionKeys(shardHostMachine).length);
-    // Honoured, refused by the lease and refused for an unreadable lease all occurred.
+    // Honoured, and refused by the lease, for an unreadable lease, for no such plan in the record and
+    // for an unreadable record, all occurred.
     expect(answered).toContainEqual({ requestId: 'q', released: [1], refused: null });
-    expect(answered).toContainEqual(
-      expect.objectContaining({ refused: expect.stringContaining('n3 holds term 4') }),
-    );
-    expect(answered).toContainEqual(expect.objectContaining({ refused: 'the lease could not be read' }));
+    const refused = (code: string, message: unknown) =>
+      expect.objectContaining({ released: [], refused: { code, message } });
+    expect(answered).toContainEqual(refused('not-lease-holder', expect.stringContaining('n3 holds term 4')));
+    expect(answered).toContainEqual(refused('lease-unreadable', 'the lease could not be read'));
+    expect(answered).toContainEqual(refused('not-planned', 'no committed plan moves shard 1 from n1 to n2'));
+    expect(answered).toContainEqual(refused('topology-unreadable', 'the topology could not be read'));
   });
 });

@@ -3,7 +3,7 @@ import { FORGED_TERM } from '../../src/sim/forger.js';
 import { SimHarness } from '../../src/sim/sim-harness.js';
 
 describe('a forging client in the simulator', () => {
-  it('sends forged heartbeats, commands and events that the cluster withstands: no forged event is delivered', async () => {
+  it('sends forged heartbeats, hand-offs, commands, events and lease writes that the cluster withstands', async () => {
     const h = await SimHarness.create({ seed: 7, shardCount: 64 });
     await h.start(['n1', 'n2', 'n3']);
     const follower = h.running().find((id) => id !== h.leader())!;
@@ -12,10 +12,14 @@ describe('a forging client in the simulator', () => {
     await h.sleep(3_000);
     await h.stopForging();
     await h.waitUntil(() => h.converged(), { within: 30_000, what: 'the cluster to converge after forging' });
-    expect(h.forgeries).toMatchObject({ heartbeat: 13, command: 13, event: 13, handoff: 0, lease: 0 });
+    expect(h.forgeries).toEqual({ heartbeat: 13, handoff: 13, command: 13, event: 13, lease: 13 });
+    // No forged event is delivered, no term is fenced by the forged lease, no forged hand-off honoured.
     expect(h.events().filter((o) => o.event.id.startsWith('forged-'))).toEqual([]);
     expect(h.events().some((o) => o.event.term === FORGED_TERM)).toBe(false);
     for (const id of h.running()) expect(h.node(id)!.counters.forgedEvents, id).toBeGreaterThan(0);
+    for (const id of h.running()) expect(h.node(id)!.state().leader?.term, id).toBeLessThan(FORGED_TERM);
+    const refused = h.node(follower)!.counters;
+    expect(refused.forgedHandoffs + refused.staleHandoffs).toBeGreaterThan(0);
     h.assertClean();
     await h.close();
   });
