@@ -62,7 +62,7 @@ export class ClusterNode {
   /** Facts that arrive while starting, before the actor exists; null once it runs. */
   #early: ClusterNodeEvent[] | null = null;
   #load = 0;
-  /** This process's incarnation, chosen when it starts; every leave it sends names it. */
+  /** This process's incarnation, chosen when it starts (the root's own may grow: see {@link #currentIncarnation}). */
   #incarnation = 0;
 
   /** @internal Use {@link createClusterNode}. */
@@ -170,7 +170,7 @@ export class ClusterNode {
           const r = await this.#command({
             type: 'leaveCluster',
             nodeId: this.nodeId,
-            incarnation: this.#incarnation,
+            incarnation: this.#currentIncarnation(),
           });
           if (!r.ok) this.#log.warn({ code: r.code, message: r.message }, 'the leader refused our leave');
         } catch (err) {
@@ -341,6 +341,15 @@ export class ClusterNode {
 
   #ctx() {
     return this.#actor?.getSnapshot().context ?? null;
+  }
+
+  /**
+   * The incarnation this process is on record as: the one it started as, or the newer one it came
+   * back as after being judged failed while it ran. A leave must name it, or the leader refuses it as
+   * stale and the departed process stays a member until the failure detector catches up.
+   */
+  #currentIncarnation(): number {
+    return this.#ctx()?.incarnation ?? this.#incarnation;
   }
 
   async #command(command: OperatorCommand): Promise<CommandReply> {
