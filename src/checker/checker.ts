@@ -49,7 +49,9 @@ export type CheckedInvariant =
    * was up (`process` entries) and not cut off from the transport (`hearing` entries, `cut`) — and was
    * not paused at `at` (its deadline passed before it could read what waited in its inbox). A
    * NodeFailed decided together with the NodeJoined of a newer incarnation (a rejoin) is evidence, not
-   * a judgement by silence, and is not judged. Judged only for origins the history reports on. (An
+   * a judgement by silence, and is not judged. Judged only for origins the history reports on, by id:
+   * a process replaced in the same instant (a restart while the old one is still leaving, and still
+   * judging) leaves its id no gap, and the old process's verdicts are not held against the new one. (An
    * operator's markNodeFailed is not a judgement by silence either; histories that contain one should
    * not be read against this property.)
    */
@@ -189,12 +191,18 @@ interface Span {
   readonly to: number | null;
 }
 
-/** Opens or closes the last span of `spans` as a condition starts or stops holding at `at`. */
+/**
+ * Opens or closes the last span of `spans` as a condition starts or stops holding at `at`. A span that
+ * ends at the instant it began held for no time and is dropped: a process replaced by a new one in the
+ * same instant (a restart while the old one still leaves) left its id no moment without a process.
+ */
 function track(spans: Span[], was: boolean, is: boolean, at: number): void {
   if (!was && is) spans.push({ from: at, to: null });
   if (was && !is) {
     const open = spans.at(-1);
-    if (open && open.to === null) spans[spans.length - 1] = { from: open.from, to: at };
+    if (open === undefined || open.to !== null) return;
+    if (open.from === at) spans.pop();
+    else spans[spans.length - 1] = { from: open.from, to: at };
   }
 }
 

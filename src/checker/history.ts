@@ -66,7 +66,11 @@ export type HistoryEntry =
       readonly term: Term;
       readonly released: readonly ShardId[];
     }
-  /** A node process started (`up`) or stopped/crashed. A restart is a new process with the same id. */
+  /**
+   * A node process started (`up`) or stopped/crashed. A restart is a new process with the same id; one
+   * that replaces a process still running (a restart while the old one leaves) comes in the same
+   * instant as the old one's `up: false`, which then only says it is no longer the id's process.
+   */
   | { readonly kind: 'process'; readonly at: number; readonly nodeId: NodeId; readonly up: boolean }
   /**
    * A node became unable (`able: false`) or able again to receive messages: `cut` off from the

@@ -528,6 +528,37 @@ describe('failure-judged-blind: what is not blindness', () => {
     expect(checkHistory(h, config).filter((v) => v.invariant === 'failure-judged-blind')).toEqual([]);
   });
 
+  it('a process replaced in the same instant (a restart while the old one leaves) leaves its id no gap', () => {
+    // Seed 673, restart-overlap: the old n1 leads while it leaves and confirms a failure the instant
+    // its successor starts; the id never lacked a process that heard.
+    const nodeFailed = (at: number): HistoryEntry => ({
+      kind: 'event',
+      at,
+      event: {
+        type: 'NodeFailed',
+        id: `f-${at}`,
+        ...base,
+        at,
+        nodeId: 'b',
+        incarnation: 1,
+        lastSeen: at - T,
+        orphaned: [],
+      },
+    });
+    const replaced = (gap: number): HistoryEntry[] => [
+      { kind: 'process', at: 0, nodeId: 'a', up: true },
+      { kind: 'process', at: 6000, nodeId: 'a', up: false },
+      { kind: 'process', at: 6000 + gap, nodeId: 'a', up: true },
+      nodeFailed(6000 + gap),
+      nodeFailed(6000 + gap + T - 1),
+    ];
+    const blind = (h: HistoryEntry[]) =>
+      checkHistory(h, config).filter((v) => v.invariant === 'failure-judged-blind');
+    expect(blind(replaced(0))).toEqual([]);
+    // A restart after a crash, however short the gap, still owes a full timeout of hearing.
+    expect(blind(replaced(1))).toHaveLength(2);
+  });
+
   it('the old incarnation failed together with the admission of a newer one (a rejoin)', () => {
     const h: HistoryEntry[] = [
       { kind: 'process', at: 1000, nodeId: 'a', up: true },
