@@ -84,6 +84,12 @@ export type HistoryEntry =
       readonly able: boolean;
       readonly why: 'cut' | 'paused';
     }
+  /**
+   * A read of the topology from the store, issued at `since` by the node's current process, showed that
+   * process a member (Active or Draining, as its incarnation): its membership held at `since` or later,
+   * so the leader cannot have reassigned its shards by a decision made before then.
+   */
+  | { readonly kind: 'membership'; readonly at: number; readonly nodeId: NodeId; readonly since: number }
   /** A disruption began or happened (crash, pause, isolation, delay, loss, join, leave …). */
   | { readonly kind: 'fault'; readonly at: number; readonly description: string }
   /** Every fault has healed and no membership change is in flight: liveness is owed from here. */

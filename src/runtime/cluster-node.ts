@@ -240,6 +240,14 @@ export class ClusterNode {
     return ctx !== null && ctx.term !== null && ctx.fenced && leadershipState(this.#actor) === 'leader';
   }
 
+  /**
+   * The incarnation this process is on record as (0 before it starts): the one it started as, or the
+   * newer one it came back as after being judged failed while it ran.
+   */
+  get incarnation(): number {
+    return this.#currentIncarnation();
+  }
+
   /** The leader this node knows of, with its term. */
   leader(): { nodeId: NodeId; term: Term } | null {
     return this.#ctx()?.cluster.leader ?? null;

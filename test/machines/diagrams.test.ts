@@ -94,9 +94,8 @@ describe('statechart documents', () => {
       'requests_verifying --> requests_releasing : done: readLease [leaseHeldByRequester]',
     );
     expect(host).toContain('requests_releasing --> requests_serving : error: releaseShards');
-    expect(host).toContain(
-      'membership_confirmed --> membership_fencing : after untilFence [confirmationLapsed]',
-    );
+    expect(host).toContain('membership_confirmed --> membership_fencing : after untilFence');
+    expect(host).toContain('membership_confirmed --> membership_confirmed : CONFIRMED');
     expect(host).toContain('membership_fenced --> membership_confirmed : CONFIRMED [fresh]');
   });
 });

@@ -1,5 +1,6 @@
 import { expect, it } from 'vitest';
 import { runSimulation } from '../../../src/sim/simulator.js';
+import { FAULTS_UP_TO_FORGE } from './faults-when-found.js';
 
 // A forging client gets "evil" admitted by forged heartbeats and stops; the leader n1 proposes its
 // failure at its deadline (1006661) and holds it for a heartbeat to confirm it heard then. At 1006986
@@ -14,18 +15,7 @@ it('a verdict by the old process as its successor starts is not blind (seed 673)
     nodes: 5,
     seed: 673,
     durationMs: 120_000,
-    faults: [
-      'crash',
-      'pause',
-      'isolate',
-      'delay',
-      'drop',
-      'churn',
-      'restart-overlap',
-      'outage',
-      'stall',
-      'forge',
-    ],
+    faults: FAULTS_UP_TO_FORGE,
   });
   expect(r.faults.overlap).toBeGreaterThan(0);
   expect(r.faults.forge).toBeGreaterThan(0);
