@@ -2,6 +2,7 @@
  * Which shards a node serves, as pure functions over the shard host's context: shards owned in the
  * committed map, minus those released to a hand-off that has not committed yet.
  */
+import { fenceAfterMs } from '../src/config.js';
 import type { ClusterState } from '../src/domain/state.js';
 import type { NodeId, ShardId, Term } from '../src/domain/values.js';
 import type { HandoffMove, HandoffRefusal, LeaseRecord } from '../src/protocol/messages.js';
@@ -33,6 +34,12 @@ export interface HostingState {
 export interface HostingChange extends HostingState {
   /** Shards to start serving: newly owned, or released for a hand-off that was abandoned. */
   readonly acquired: readonly ShardId[];
+  /**
+   * Shards served until now that the map no longer gives this node, with no hand-off: they were
+   * orphaned when it was judged failed or recorded as left, or its incarnation was replaced. They may
+   * already be someone else's: the application stops serving them at once.
+   */
+  readonly lost: readonly ShardId[];
 }
 
 /** Shards owned by `nodeId` in a map, ascending. */
@@ -54,6 +61,7 @@ export function followMap(state: HostingState, cluster: ClusterState, nodeId: No
   const before = new Set(state.owned);
   const acquired = owned.filter((s) => !before.has(s));
   const ownedNow = new Set(owned);
+  const lost = serving(state).filter((s) => !ownedNow.has(s));
   const planned = new Set(
     (cluster.rebalance?.remaining ?? []).filter((m) => m.from === nodeId).map((m) => m.shardId),
   );
@@ -64,7 +72,7 @@ export function followMap(state: HostingState, cluster: ClusterState, nodeId: No
     if (cluster.shardMap.version >= version && !planned.has(s)) acquired.push(s);
     else released[s] = version;
   }
-  return { owned, released, acquired: acquired.sort((a, b) => a - b) };
+  return { owned, released, acquired: acquired.sort((a, b) => a - b), lost };
 }
 
 /** Shards served now: owned and not released. */
@@ -72,18 +80,7 @@ export function serving(state: HostingState): ShardId[] {
   return state.owned.filter((s) => !(s in state.released));
 }
 
-/**
- * How long a node may serve after its membership was last confirmed (a read from the store that
- * shows it a member, as this process). The leader may reassign a silent node's shards at the
- * earliest `failureTimeout` after the last heartbeat it heard, and that heartbeat left at most one
- * heartbeat interval before the node lost the store; serving stops one more interval before that.
- */
-export function fenceAfterMs(t: {
-  readonly failureTimeoutMs: number;
-  readonly heartbeatIntervalMs: number;
-}): number {
-  return t.failureTimeoutMs - 2 * t.heartbeatIntervalMs;
-}
+export { fenceAfterMs };
 
 /** How often a node confirms its membership: at least three times per fence window. */
 export function confirmEveryMs(t: {

@@ -135,10 +135,18 @@ const lifecycle = setup({
       now: Math.max(context.now, p.at),
       deadline: Math.max(context.deadline, p.at + context.timing.failureTimeoutMs),
     })),
+    /**
+     * A newer incarnation learnt from a topology was admitted after the last silence this actor
+     * measured: it gets a full timeout from now, as an admission seen as it happened gives it.
+     */
     adopt: assign(({ context }, p: { incarnation: number; at: number }) => ({
       incarnation: Math.max(context.incarnation, p.incarnation),
       heardIncarnation: Math.max(context.heardIncarnation, p.incarnation),
       now: Math.max(context.now, p.at),
+      deadline:
+        p.incarnation > context.incarnation
+          ? Math.max(context.deadline, p.at + context.timing.failureTimeoutMs)
+          : context.deadline,
     })),
     /** A node (re)admitted gets a full timeout from admission. */
     admit: assign(({ context }, p: { incarnation: number; at: number }) => ({

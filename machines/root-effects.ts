@@ -204,7 +204,10 @@ export function enqueueFailure(ctx: ClusterNodeContext, p: FailedProposal): Part
 
 /**
  * Lifecycle actors follow a topology: new members get one, changed ones a SYNC, and members the
- * topology no longer lists (compacted after they departed) lose theirs.
+ * topology no longer lists (compacted after they departed) lose theirs. A member is changed when its
+ * status or its incarnation is: a node failed and readmitted between two topologies this node read
+ * (it was paused, or missed a write) is Active in both, and without a SYNC its actor, moved to joining
+ * by the new process's heartbeat, would wait for an admission it never sees and judge it no more.
  */
 function followMembers(
   ctx: ClusterNodeContext,
@@ -217,7 +220,7 @@ function followMembers(
     const before = ctx.tracked[n.id];
     if (before === undefined) {
       effects.push({ kind: 'spawnLifecycle', input: lifecycleInput(ctx.timing, n, at, ctx.term !== null) });
-    } else if (before !== n.status) {
+    } else if (before !== n.status || ctx.cluster.nodes[n.id]?.incarnation !== n.incarnation) {
       effects.push({
         kind: 'send',
         to: lifecycleSystemId(n.id),
@@ -316,20 +319,25 @@ export function adoptTopology(
   };
 }
 
-/** Adopts the topology read at the start of a term or after a failed write, whatever its revision. */
+/**
+ * Adopts the topology read at the start of a term or after a failed write, whatever its revision; the
+ * lifecycle actors follow it too, since the member records they were told are those of `ctx.cluster`.
+ */
 export function adoptRead(
   ctx: ClusterNodeContext,
   p: { state: ClusterState | null; revision: number; at: number },
 ): RootStep {
   const state = p.state ?? ctx.cluster;
+  const members = state === ctx.cluster ? null : followMembers(ctx, state, p.at);
   return {
     patch: {
       cluster: state,
       revision: p.revision,
       highestTerm: Math.max(ctx.highestTerm, state.highestTerm),
       now: Math.max(ctx.now, p.at),
+      ...(members ? { tracked: members.tracked } : {}),
     },
-    effects: state === ctx.cluster ? [] : announceTopology(ctx, state, p.at),
+    effects: members ? [...members.effects, ...announceTopology(ctx, state, p.at)] : [],
   };
 }
 

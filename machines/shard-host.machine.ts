@@ -19,7 +19,8 @@
  * version the plan was verified in.
  * Each committed map it is told about (TOPOLOGY) forgets released shards that moved and serves again
  * those whose hand-off was abandoned, but only from a map at least as new as the plan (seeds 258, 82,
- * 641). Requests are taken one at a time, in arrival order.
+ * 641); shards it served that the map takes away with no hand-off (it was judged failed, or left) are
+ * released to the application at once. Requests are taken one at a time, in arrival order.
  */
 import { assign, fromPromise, setup } from 'xstate';
 import type { ClusterState } from '../src/domain/state.js';
@@ -55,8 +56,6 @@ export interface ShardHostContext extends HostingState {
   readonly fenceAfterMs: number;
   /** It serves nothing after this time unless its membership is confirmed again. */
   readonly confirmedUntil: number;
-  /** The `confirmedUntil` the fence timer was armed for; confirmations move it without re-arming. */
-  readonly armedFor: number;
   /** Fenced: it could not confirm its membership in time and serves nothing until it does. */
   readonly fenced: boolean;
 }
@@ -154,8 +153,6 @@ export const shardHostMachine = setup({
     plannedInRead: ({ context }, p: ReadTopologyOutput) =>
       context.requests[0] !== undefined &&
       planRefusal(context.requests[0], p.cluster, context.nodeId) === null,
-    /** The fence timer fired and no confirmation moved the deadline past the time it was armed for. */
-    confirmationLapsed: ({ context }) => context.confirmedUntil <= Math.max(context.now, context.armedFor),
     /** A confirmation recent enough to serve on, judged at the time it arrived. */
     fresh: ({ context }, p: { at: number; receivedAt: number }) =>
       p.at + context.fenceAfterMs > Math.max(context.now, p.receivedAt),
@@ -166,6 +163,11 @@ export const shardHostMachine = setup({
   actions: {
     /** Starts serving shards (the application's `onAcquire` hook); bound by the runtime. */
     acquired: (_args, _p: { shards: readonly ShardId[] }) => {},
+    /**
+     * Stops serving shards the map took away with no hand-off (the application's `onRelease` hook);
+     * bound by the runtime. Nothing waits for it: the shards may already be someone else's.
+     */
+    lost: (_args, _p: { shards: readonly ShardId[] }) => {},
     /** Answers the requester; bound by the runtime. */
     answer: (_args, _p: ReleaseAnswer) => {},
     followMap: assign(({ context }, p: { cluster: ClusterState | null; at: number }) => {
@@ -201,9 +203,8 @@ export const shardHostMachine = setup({
       confirmedUntil: Math.max(context.confirmedUntil, p.at + context.fenceAfterMs),
       now: Math.max(context.now, p.receivedAt),
     })),
-    arm: assign(({ context }) => ({ armedFor: context.confirmedUntil })),
-    /** The fence timer fired: it is at least the time it was armed for. */
-    passArmed: assign(({ context }) => ({ now: Math.max(context.now, context.armedFor) })),
+    /** The fence timer fired: it is at least the deadline it was armed for. */
+    passDeadline: assign(({ context }) => ({ now: Math.max(context.now, context.confirmedUntil) })),
     fence: assign({ fenced: true }),
     unfence: assign({ fenced: false }),
   },
@@ -219,12 +220,18 @@ export const shardHostMachine = setup({
     fenceAfterMs: input.fenceAfterMs,
     // A process that just connected has just been in contact with the store.
     confirmedUntil: input.now + input.fenceAfterMs,
-    armedFor: input.now + input.fenceAfterMs,
     fenced: false,
   }),
   on: {
     TOPOLOGY: {
       actions: [
+        // A fenced node serves nothing: it has nothing to stop or start serving.
+        {
+          type: 'lost',
+          params: ({ context, event }) => ({
+            shards: context.fenced ? [] : followMap(context, event.cluster, context.nodeId).lost,
+          }),
+        },
         {
           type: 'acquired',
           params: ({ context, event }) => ({
@@ -359,14 +366,17 @@ export const shardHostMachine = setup({
       initial: 'confirmed',
       states: {
         confirmed: {
-          entry: 'arm',
-          on: { CONFIRMED: { actions: { type: 'confirm', params: ({ event }) => event } } },
-          after: {
-            untilFence: [
-              { guard: 'confirmationLapsed', target: 'fencing', actions: 'passArmed' },
-              { target: 'confirmed', reenter: true, actions: 'passArmed' },
-            ],
+          // Re-armed from each confirmation's arrival, so the timer always stands for the latest
+          // deadline: one armed for an earlier deadline and held across a pause would otherwise fire
+          // on resuming only to re-arm from its stale time, and serve on past the deadline.
+          on: {
+            CONFIRMED: {
+              target: 'confirmed',
+              reenter: true,
+              actions: { type: 'confirm', params: ({ event }) => event },
+            },
           },
+          after: { untilFence: { target: 'fencing', actions: 'passDeadline' } },
         },
         /** The application stops serving every shard (its `onRelease`), then the node waits, fenced. */
         fencing: {

@@ -57,6 +57,16 @@ export interface TimingConfig {
   readonly departedRetentionMs: number;
 }
 
+/**
+ * How long a node may serve after its membership was last confirmed (a read from the store that
+ * shows it a member, as this process). The leader may reassign a silent node's shards at the
+ * earliest `failureTimeout` after the last heartbeat it heard, and that heartbeat left at most one
+ * heartbeat interval before the node lost the store; serving stops one more interval before that.
+ */
+export function fenceAfterMs(t: Pick<TimingConfig, 'failureTimeoutMs' | 'heartbeatIntervalMs'>): number {
+  return t.failureTimeoutMs - 2 * t.heartbeatIntervalMs;
+}
+
 export const DEFAULT_TIMING: TimingConfig = {
   leaseTtlMs: 10_000,
   renewIntervalMs: 3_000,

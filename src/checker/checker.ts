@@ -5,7 +5,7 @@
  * judged on every entry; time-bounded ones (recovery window, convergence after faults heal) when
  * an entry shows their deadline has passed, or at {@link Checker.finish}.
  */
-import type { TimingConfig } from '../config.js';
+import { fenceAfterMs, type TimingConfig } from '../config.js';
 import type { DomainEvent } from '../domain/events.js';
 import { checkInvariants, summarize } from '../domain/invariants.js';
 import type { ClusterState } from '../domain/state.js';
@@ -50,7 +50,9 @@ export type CheckedInvariant =
    * was up (`process` entries) and not cut off from the transport (`hearing` entries, `cut`) — and was
    * not paused at `at` (its deadline passed before it could read what waited in its inbox). A
    * NodeFailed decided together with the NodeJoined of a newer incarnation (a rejoin) is evidence, not
-   * a judgement by silence, and is not judged. Judged only for origins the history reports on. (An
+   * a judgement by silence, and is not judged. Judged only for origins the history reports on, by id:
+   * a process replaced in the same instant (a restart while the old one is still leaving, and still
+   * judging) leaves its id no gap, and the old process's verdicts are not held against the new one. (An
    * operator's markNodeFailed is not a judgement by silence either; histories that contain one should
    * not be read against this property.)
    */
@@ -61,7 +63,17 @@ export type CheckedInvariant =
    * one of a newer term. Owed in full once faults have healed for the convergence bound (events of the
    * last recovery window aside). Judged only when the history reads the stream (`audit` entries).
    */
-  | 'audit-trail';
+  | 'audit-trail'
+  /**
+   * No serving without confirmed membership: a node's process serves shards (its `acquire` and
+   * `release` entries) only while its membership was confirmed within the fence window
+   * (`fenceAfterMs`: a read of the store issued within that long showed it a member, see `membership`
+   * entries; a process that just started counts as confirmed at its start), so that it has stopped
+   * before the leader may reassign its shards (a failure timeout after its last contact). A paused
+   * process serves nothing while paused, and fences the instant it resumes. Judged only when the
+   * history reports membership confirmations.
+   */
+  | 'serving-without-membership';
 
 export const CHECKED_INVARIANTS: readonly CheckedInvariant[] = [
   'single-leader-per-term',
@@ -79,6 +91,7 @@ export const CHECKED_INVARIANTS: readonly CheckedInvariant[] = [
   'events-from-leader',
   'failure-judged-blind',
   'audit-trail',
+  'serving-without-membership',
 ];
 
 /** One broken invariant: which, when, and the observations that show it. */
@@ -198,12 +211,18 @@ interface Span {
   readonly to: number | null;
 }
 
-/** Opens or closes the last span of `spans` as a condition starts or stops holding at `at`. */
+/**
+ * Opens or closes the last span of `spans` as a condition starts or stops holding at `at`. A span that
+ * ends at the instant it began held for no time and is dropped: a process replaced by a new one in the
+ * same instant (a restart while the old one still leaves) left its id no moment without a process.
+ */
 function track(spans: Span[], was: boolean, is: boolean, at: number): void {
   if (!was && is) spans.push({ from: at, to: null });
   if (was && !is) {
     const open = spans.at(-1);
-    if (open && open.to === null) spans[spans.length - 1] = { from: open.from, to: at };
+    if (open === undefined || open.to !== null) return;
+    if (open.from === at) spans.pop();
+    else spans[spans.length - 1] = { from: open.from, to: at };
   }
 }
 
@@ -268,6 +287,11 @@ class InvariantChecker implements Checker {
   >();
   #pendingFailure: { e: DomainEvent & { type: 'NodeFailed' }; at: number } | null = null;
 
+  // serving: per node whose process the history reports, what it serves and when it was last a member
+  readonly #fenceAfter: number;
+  #confirmationsReported = false;
+  readonly #serving = new Map<NodeId, { shards: Set<ShardId>; confirmed: number; resumed: number }>();
+
   // liveness
   #quietSince: number | null = null;
   #lastConvergedEval = Number.NEGATIVE_INFINITY;
@@ -288,6 +312,7 @@ class InvariantChecker implements Checker {
     this.#bound = config.convergenceBoundMs ?? defaultConvergenceBoundMs(config.timing, config.shardCount);
     this.#keep = config.keepPerInvariant ?? 20;
     this.#failureTimeout = config.timing.failureTimeoutMs;
+    this.#fenceAfter = fenceAfterMs(config.timing);
   }
 
   get violations(): readonly Violation[] {
@@ -312,6 +337,8 @@ class InvariantChecker implements Checker {
   observe(entry: HistoryEntry): void {
     this.#entries++;
     if (entry.at > this.#now) this.#now = entry.at;
+    // What was served until this entry was served until its time.
+    this.#judgeServing(this.#now);
     switch (entry.kind) {
       case 'event':
         this.#audit.delivered(entry.event, entry.at);
@@ -340,8 +367,10 @@ class InvariantChecker implements Checker {
       case 'release':
         this.#releases++;
         for (const s of entry.shards) this.#released.set(s, { nodeId: entry.nodeId, at: entry.at });
+        for (const s of entry.shards) this.#serving.get(entry.nodeId)?.shards.delete(s);
         break;
       case 'acquire':
+        for (const s of entry.shards) this.#serving.get(entry.nodeId)?.shards.add(s);
         // Serving a shard again ends its release (an abandoned hand-off was undone).
         for (const s of entry.shards) {
           const r = this.#released.get(s);
@@ -353,10 +382,24 @@ class InvariantChecker implements Checker {
       case 'handoff':
         this.#onHandoff(entry);
         break;
-      case 'hearing':
+      case 'hearing': {
         this.#hearing(entry.nodeId, entry.able, entry.at, entry.why);
+        const serving = this.#serving.get(entry.nodeId);
+        if (serving && entry.why === 'paused' && entry.able && !this.#paused(entry.nodeId))
+          serving.resumed = entry.at;
         break;
+      }
+      case 'membership': {
+        this.#confirmationsReported = true;
+        const serving = this.#serving.get(entry.nodeId);
+        if (serving) serving.confirmed = Math.max(serving.confirmed, entry.since);
+        break;
+      }
       case 'process':
+        // A new process serves nothing yet, and has just been in contact with the store.
+        if (entry.up)
+          this.#serving.set(entry.nodeId, { shards: new Set(), confirmed: entry.at, resumed: entry.at });
+        else this.#serving.delete(entry.nodeId);
         // A process that is not up hears nothing; a new one starts able to hear.
         this.#hearing(entry.nodeId, entry.up, entry.at, 'process');
         if (entry.up) {
@@ -491,6 +534,36 @@ class InvariantChecker implements Checker {
     const horizon = at - 4 * this.#failureTimeout;
     d.deaf = d.deaf.filter((x) => x.to === null || x.to > horizon);
     d.paused = d.paused.filter((x) => x.to === null || x.to > horizon);
+  }
+
+  #paused(nodeId: NodeId): boolean {
+    return (this.#deaf.get(nodeId)?.pauses ?? 0) > 0;
+  }
+
+  /**
+   * Whether any node served past its fence window, up to `now`: its last membership confirmation plus
+   * the window, or the instant it resumed from a pause that outlasted the window (its fence timer
+   * fires then, before it can do anything else).
+   */
+  #judgeServing(now: number): void {
+    if (!this.#confirmationsReported) return;
+    for (const [id, r] of this.#serving) {
+      if (r.shards.size === 0 || this.#paused(id)) continue;
+      const until = r.confirmed + this.#fenceAfter;
+      if (now <= Math.max(until, r.resumed)) continue;
+      const shards = [...r.shards].sort((a, b) => a - b);
+      const late =
+        now > r.confirmed + this.#failureTimeout
+          ? `; past the failure timeout (${this.#failureTimeout} ms) the leader may already have reassigned them`
+          : '';
+      this.#report(
+        'serving-without-membership',
+        now,
+        `${id} served ${shards.length} shard(s), e.g. ${shards[0]}, at ${now}, but its membership was last confirmed at ${r.confirmed}: its ${this.#fenceAfter} ms fence window ended at ${until}${late}`,
+        [{ nodeId: id, confirmed: r.confirmed, resumed: r.resumed, shards: shards.slice(0, 16) }],
+        `${id}@${r.confirmed}`,
+      );
+    }
   }
 
   /**

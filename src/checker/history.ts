@@ -66,7 +66,11 @@ export type HistoryEntry =
       readonly term: Term;
       readonly released: readonly ShardId[];
     }
-  /** A node process started (`up`) or stopped/crashed. A restart is a new process with the same id. */
+  /**
+   * A node process started (`up`) or stopped/crashed. A restart is a new process with the same id; one
+   * that replaces a process still running (a restart while the old one leaves) comes in the same
+   * instant as the old one's `up: false`, which then only says it is no longer the id's process.
+   */
   | { readonly kind: 'process'; readonly at: number; readonly nodeId: NodeId; readonly up: boolean }
   /**
    * A node became unable (`able: false`) or able again to receive messages: `cut` off from the
@@ -93,6 +97,12 @@ export type HistoryEntry =
         readonly event: DomainEvent | null;
       }[];
     }
+  /**
+   * A read of the topology from the store, issued at `since` by the node's current process, showed that
+   * process a member (Active or Draining, as its incarnation): its membership held at `since` or later,
+   * so the leader cannot have reassigned its shards by a decision made before then.
+   */
+  | { readonly kind: 'membership'; readonly at: number; readonly nodeId: NodeId; readonly since: number }
   /** A disruption began or happened (crash, pause, isolation, delay, loss, join, leave …). */
   | { readonly kind: 'fault'; readonly at: number; readonly description: string }
   /** Every fault has healed and no membership change is in flight: liveness is owed from here. */

@@ -62,7 +62,7 @@ export class ClusterNode {
   /** Facts that arrive while starting, before the actor exists; null once it runs. */
   #early: ClusterNodeEvent[] | null = null;
   #load = 0;
-  /** This process's incarnation, chosen when it starts; every leave it sends names it. */
+  /** This process's incarnation, chosen when it starts (the root's own may grow: see {@link #currentIncarnation}). */
   #incarnation = 0;
 
   /** @internal Use {@link createClusterNode}. */
@@ -171,7 +171,7 @@ export class ClusterNode {
           const r = await this.#command({
             type: 'leaveCluster',
             nodeId: this.nodeId,
-            incarnation: this.#incarnation,
+            incarnation: this.#currentIncarnation(),
           });
           if (!r.ok) this.#log.warn({ code: r.code, message: r.message }, 'the leader refused our leave');
         } catch (err) {
@@ -239,6 +239,14 @@ export class ClusterNode {
   isLeader(): boolean {
     const ctx = this.#ctx();
     return ctx !== null && ctx.term !== null && ctx.fenced && leadershipState(this.#actor) === 'leader';
+  }
+
+  /**
+   * The incarnation this process is on record as (0 before it starts): the one it started as, or the
+   * newer one it came back as after being judged failed while it ran.
+   */
+  get incarnation(): number {
+    return this.#currentIncarnation();
   }
 
   /** The leader this node knows of, with its term. */
@@ -345,6 +353,15 @@ export class ClusterNode {
 
   #ctx() {
     return this.#actor?.getSnapshot().context ?? null;
+  }
+
+  /**
+   * The incarnation this process is on record as: the one it started as, or the newer one it came
+   * back as after being judged failed while it ran. A leave must name it, or the leader refuses it as
+   * stale and the departed process stays a member until the failure detector catches up.
+   */
+  #currentIncarnation(): number {
+    return this.#ctx()?.incarnation ?? this.#incarnation;
   }
 
   async #command(command: OperatorCommand): Promise<CommandReply> {

@@ -71,6 +71,10 @@ export function bindClusterNodeMachine(p: MachinePorts) {
           acquired: (_, { shards }) => {
             if (shards.length > 0) p.acquired(shards);
           },
+          lost: (_, { shards }) => {
+            // The hook's failure is logged by `release`; the shards are gone whatever it says.
+            if (shards.length > 0) p.release(shards).catch(() => {});
+          },
           answer: (_, answer) => p.answerRelease(answer),
         },
       }),

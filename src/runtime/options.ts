@@ -44,7 +44,10 @@ export interface ClusterNodeOptions {
   readonly inspection?: boolean | InspectorOptions;
   /**
    * Called on the old owner before a shard leaves it (hand-off): stop serving it, passivate its
-   * entities. The shard is not given to the new owner before this resolves.
+   * entities. The shard is not given to the new owner before this resolves. Also called when the node
+   * fences itself (its membership unconfirmed for a fence window), and when a committed map takes
+   * shards away with no hand-off (the node was judged failed, or its leave was recorded): they may
+   * already be someone else's, so stop serving them at once.
    */
   readonly onRelease?: (shards: readonly ShardId[]) => void | Promise<void>;
   /** Called when shards arrive at this node. */

@@ -39,8 +39,8 @@ export const FORGERY_KINDS: readonly ForgeryKind[] = ['heartbeat', 'handoff', 'c
  * a hand-off request is honoured only for a plan in the committed topology (the forged one names the
  * real leader and term but an invented map version, so it is refused and nothing is released), and a
  * lease write raises no term a node fences by (only committed terms do), so the forged huge term does
- * not shut out the real leader's later writes. The forged lease still costs the leader its lease while
- * the forger writes it: without permissions anyone may write that key.
+ * not shut out the real leader's later writes. The forged lease still costs the leader its lease: without
+ * permissions anyone may write that key. The lease is written once an episode (the others every round).
  */
 export const DEFAULT_FORGERIES: readonly ForgeryKind[] = FORGERY_KINDS;
 
@@ -70,9 +70,13 @@ export class Forger {
 
   constructor(private readonly d: ForgerDeps) {}
 
+  /** Whether this episode's lease write went out. */
+  #leaseWritten = false;
+
   /** Starts forging against `target` (the live node named in hand-offs and commands). */
   start(target: NodeId): void {
     this.#target = target;
+    this.#leaseWritten = false;
     if (this.#timer === null) this.#round();
   }
 
@@ -87,6 +91,12 @@ export class Forger {
     if (target === null) return;
     const kinds = this.d.kinds ?? DEFAULT_FORGERIES;
     for (const k of kinds) {
+      // One lease write an episode: a forger rewriting it without pause keeps every node from leading,
+      // which no runtime prevents without permissions (see the README's Security section).
+      if (k === 'lease') {
+        if (this.#leaseWritten) continue;
+        this.#leaseWritten = true;
+      }
       this.sent[k]++;
       try {
         this.#forge(k, target);

@@ -6,7 +6,7 @@
  */
 import type { AuditLog, BusMessage, MessageBus } from '../ports/bus.js';
 import type { Clock, TimerHandle } from '../ports/clock.js';
-import type { KvBucket, KvBucketOptions, Unsubscribe } from '../ports/kv.js';
+import type { KvBucket, KvBucketOptions, KvEntry, Unsubscribe } from '../ports/kv.js';
 import type { Connection, ConnectionStatus, StoreWarning, Transport } from '../ports/transport.js';
 
 /** Holds a node's callbacks while it is paused and releases them, in order, on resume. */
@@ -99,6 +99,18 @@ export class PausableClock implements Clock {
 export type RespondTap = (nodeId: string, subject: string, request: Uint8Array, reply: Uint8Array) => void;
 
 /**
+ * Sees a node's KV reads: called as the read is issued, by the process behind `gate`; the function it
+ * returns, if any, gets the answer as the process receives it (after its pause, if it is paused), just
+ * before the process itself does.
+ */
+export type ReadTap = (
+  nodeId: string,
+  gate: PauseGate,
+  bucket: string,
+  key: string,
+) => ((entry: KvEntry | null) => void) | null;
+
+/**
  * Wraps a transport so each node's incoming messages, watch changes, status reports and operation
  * results pass through its {@link PauseGate}. Outgoing traffic is untouched (a paused node sends
  * nothing anyway: nothing of it runs).
@@ -108,18 +120,20 @@ export class PausableTransport implements Transport {
   readonly #inner: Transport;
   readonly #gateOf: (nodeId: string) => PauseGate;
   readonly #tap: RespondTap | null;
+  readonly #readTap: ReadTap | null;
 
-  constructor(inner: Transport, gateOf: (nodeId: string) => PauseGate, tap?: RespondTap) {
+  constructor(inner: Transport, gateOf: (nodeId: string) => PauseGate, tap?: RespondTap, readTap?: ReadTap) {
     this.#inner = inner;
     this.kind = inner.kind;
     this.#gateOf = gateOf;
     this.#tap = tap ?? null;
+    this.#readTap = readTap ?? null;
   }
 
   async connect(nodeId: string): Promise<Connection> {
     const gate = this.#gateOf(nodeId);
     const inner = await gated(gate, this.#inner.connect(nodeId));
-    return new GatedConnection(nodeId, inner, gate, this.#tap);
+    return new GatedConnection(nodeId, inner, gate, this.#tap, this.#readTap);
   }
 }
 
@@ -134,12 +148,22 @@ function gated<T>(gate: PauseGate, p: Promise<T>): Promise<T> {
 
 class GatedConnection implements Connection {
   readonly bus: MessageBus;
+  readonly #nodeId: string;
   readonly #inner: Connection;
   readonly #gate: PauseGate;
+  readonly #readTap: ReadTap | null;
 
-  constructor(nodeId: string, inner: Connection, gate: PauseGate, tap: RespondTap | null) {
+  constructor(
+    nodeId: string,
+    inner: Connection,
+    gate: PauseGate,
+    tap: RespondTap | null,
+    readTap: ReadTap | null,
+  ) {
+    this.#nodeId = nodeId;
     this.#inner = inner;
     this.#gate = gate;
+    this.#readTap = readTap;
     const bus = inner.bus;
     this.bus = {
       publish: (subject, data) => bus.publish(subject, data),
@@ -157,8 +181,21 @@ class GatedConnection implements Connection {
   async kv(bucket: string, opts?: KvBucketOptions): Promise<KvBucket> {
     const b = await gated(this.#gate, this.#inner.kv(bucket, opts));
     const gate = this.#gate;
+    const readTap = this.#readTap;
+    const nodeId = this.#nodeId;
     return {
-      get: (key) => gated(gate, b.get(key)),
+      get: (key) => {
+        const seen = readTap?.(nodeId, gate, bucket, key) ?? null;
+        const read = b.get(key);
+        if (seen === null) return gated(gate, read);
+        return gated(
+          gate,
+          read.then((entry) => {
+            gate.run(() => seen(entry));
+            return entry;
+          }),
+        );
+      },
       create: (key, value) => gated(gate, b.create(key, value)),
       update: (key, value, rev) => gated(gate, b.update(key, value, rev)),
       delete: (key, rev) => gated(gate, b.delete(key, rev)),

@@ -21,6 +21,7 @@ import type { DomainEvent } from '../domain/events.js';
 import type { ClusterState } from '../domain/state.js';
 import type { NodeId, NodeStatus, ShardId } from '../domain/values.js';
 import type { AuditLog } from '../ports/bus.js';
+import type { KvEntry } from '../ports/kv.js';
 import { SimulatedClock } from '../ports/simulated-clock.js';
 import {
   decodeDomainEvent,
@@ -128,6 +129,8 @@ export class SimHarness implements Harness {
   readonly #wrapped: PausableTransport;
   readonly #gates = new Map<NodeId, PauseGate>();
   readonly #procs = new Map<NodeId, Proc>();
+  /** The process behind each pause gate (one gate per process). */
+  readonly #procOfGate = new WeakMap<PauseGate, Proc>();
   readonly #spawnedAt = new Map<NodeId, number>();
   readonly #seen = new Set<string>();
   readonly #events: ObservedEvent[] = [];
@@ -166,6 +169,7 @@ export class SimHarness implements Harness {
       this.transport,
       (id) => this.#gate(id),
       (id, subject, req, reply) => this.#onRespond(id, subject, req, reply),
+      (_id, gate, bucket, key) => this.#onRead(gate, bucket, key),
     );
     this.checker = createChecker({
       timing: this.timing,
@@ -630,6 +634,7 @@ export class SimHarness implements Harness {
     const started = node.start();
     const p: Proc = { id: nodeId, node, gate, up: true, lastState: null, lastLeader: false, started };
     this.#procs.set(nodeId, p);
+    this.#procOfGate.set(gate, p);
     this.#feed({ kind: 'process', at: this.now(), nodeId, up: true });
     // A process whose start fails (e.g. cut off while joining) exits, as a real one would.
     started.catch(async (err: unknown) => {
@@ -685,6 +690,24 @@ export class SimHarness implements Harness {
       term: req.value.term,
       released: rep.value.released as ShardId[],
     });
+  }
+
+  /**
+   * A topology read by a node's current process: when the answer shows that process a member, its
+   * membership held from the moment the read was issued (the `membership` entry).
+   */
+  #onRead(gate: PauseGate, bucket: string, key: string): ((entry: KvEntry | null) => void) | null {
+    if (bucket !== names(CLUSTER).topologyBucket || key !== TOPOLOGY_KEY) return null;
+    const since = this.now();
+    return (entry) => {
+      const p = this.#procOfGate.get(gate);
+      if (p === undefined || !p.up || this.#procs.get(p.id) !== p || entry === null) return;
+      const d = decodeTopology(entry.value);
+      const self = d.ok ? d.value.state.nodes[p.id] : undefined;
+      const member = self?.status === 'Active' || self?.status === 'Draining';
+      if (!member || self.incarnation !== p.node.incarnation) return;
+      this.#feed({ kind: 'membership', at: this.now(), nodeId: p.id, since });
+    };
   }
 
   async #observeStores(): Promise<void> {

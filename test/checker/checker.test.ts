@@ -8,7 +8,7 @@ import {
   defaultRecoveryWindowMs,
   LIVELOCK_COMMITS,
 } from '../../src/checker/index.js';
-import { FAST_TIMING } from '../../src/config.js';
+import { FAST_TIMING, fenceAfterMs } from '../../src/config.js';
 import type { DomainEvent } from '../../src/domain/events.js';
 import type { ActiveRebalance, ClusterState } from '../../src/domain/state.js';
 import type { NodeStatus } from '../../src/domain/values.js';
@@ -551,6 +551,37 @@ describe('failure-judged-blind: what is not blindness', () => {
     expect(checkHistory(h, config).filter((v) => v.invariant === 'failure-judged-blind')).toEqual([]);
   });
 
+  it('a process replaced in the same instant (a restart while the old one leaves) leaves its id no gap', () => {
+    // Seed 673, restart-overlap: the old n1 leads while it leaves and confirms a failure the instant
+    // its successor starts; the id never lacked a process that heard.
+    const nodeFailed = (at: number): HistoryEntry => ({
+      kind: 'event',
+      at,
+      event: {
+        type: 'NodeFailed',
+        id: `f-${at}`,
+        ...base,
+        at,
+        nodeId: 'b',
+        incarnation: 1,
+        lastSeen: at - T,
+        orphaned: [],
+      },
+    });
+    const replaced = (gap: number): HistoryEntry[] => [
+      { kind: 'process', at: 0, nodeId: 'a', up: true },
+      { kind: 'process', at: 6000, nodeId: 'a', up: false },
+      { kind: 'process', at: 6000 + gap, nodeId: 'a', up: true },
+      nodeFailed(6000 + gap),
+      nodeFailed(6000 + gap + T - 1),
+    ];
+    const blind = (h: HistoryEntry[]) =>
+      checkHistory(h, config).filter((v) => v.invariant === 'failure-judged-blind');
+    expect(blind(replaced(0))).toEqual([]);
+    // A restart after a crash, however short the gap, still owes a full timeout of hearing.
+    expect(blind(replaced(1))).toHaveLength(2);
+  });
+
   it('the old incarnation failed together with the admission of a newer one (a rejoin)', () => {
     const h: HistoryEntry[] = [
       { kind: 'process', at: 1000, nodeId: 'a', up: true },
@@ -575,5 +606,89 @@ describe('failure-judged-blind: what is not blindness', () => {
       },
     ];
     expect(checkHistory(h, config).filter((v) => v.invariant === 'failure-judged-blind')).toEqual([]);
+  });
+});
+
+describe('serving-without-membership: no serving without confirmed membership', () => {
+  const W = fenceAfterMs(FAST_TIMING);
+  const T = FAST_TIMING.failureTimeoutMs;
+  const up = (at: number): HistoryEntry => ({ kind: 'process', at, nodeId: 'a', up: true });
+  const down = (at: number): HistoryEntry => ({ kind: 'process', at, nodeId: 'a', up: false });
+  const confirmed = (at: number, since = at): HistoryEntry => ({
+    kind: 'membership',
+    at,
+    nodeId: 'a',
+    since,
+  });
+  const acquire = (at: number, shards: number[]): HistoryEntry => ({
+    kind: 'acquire',
+    at,
+    nodeId: 'a',
+    shards,
+  });
+  const release = (at: number, shards: number[]): HistoryEntry => ({
+    kind: 'release',
+    at,
+    nodeId: 'a',
+    shards,
+  });
+  const tick = (at: number): HistoryEntry => ({ kind: 'tick', at });
+  const paused = (at: number, able: boolean): HistoryEntry => ({
+    kind: 'hearing',
+    at,
+    nodeId: 'a',
+    able,
+    why: 'paused',
+  });
+  const serving = (h: HistoryEntry[]) =>
+    checkHistory(h, config).filter((v) => v.invariant === 'serving-without-membership');
+
+  it('flags a node serving past its fence window, and says when the leader may have reassigned its shards', () => {
+    const v = serving([up(0), confirmed(300), acquire(400, [0, 1]), tick(300 + W), tick(300 + W + 1)]);
+    expect(v.map((x) => x.message)).toEqual([
+      `a served 2 shard(s), e.g. 0, at ${301 + W}, but its membership was last confirmed at 300: its ${W} ms fence window ended at ${300 + W}`,
+    ]);
+    const late = serving([up(0), confirmed(300), acquire(400, [0]), tick(300 + T + 1)]);
+    expect(late.map((x) => x.message)).toEqual([
+      expect.stringContaining('the leader may already have reassigned them'),
+    ]);
+  });
+
+  it('accepts a node that stops serving at its deadline, or keeps confirming in time', () => {
+    // Confirmed by a read issued at 400, answered at 500; it lets go at the deadline.
+    expect(
+      serving([up(0), acquire(100, [0, 1]), confirmed(500, 400), release(400 + W, [0, 1]), tick(5000)]),
+    ).toEqual([]);
+    const steady: HistoryEntry[] = [up(0), acquire(100, [0])];
+    for (let at = 300; at < 10_000; at += 300) steady.push(confirmed(at + 20, at), tick(at + 50));
+    expect(serving(steady)).toEqual([]);
+  });
+
+  it('flags shards started past the window with no confirmation since', () => {
+    const v = serving([up(0), confirmed(100), acquire(5000, [3]), tick(5001)]);
+    expect(v).toHaveLength(1);
+    expect(v[0]!.message).toContain('a served 1 shard(s), e.g. 3, at 5001');
+  });
+
+  it('a paused process serves nothing while paused, and must let go the moment it resumes past its window', () => {
+    const base = [
+      up(0),
+      acquire(100, [0]),
+      confirmed(300),
+      paused(500, false),
+      tick(2000),
+      paused(3000, true),
+    ];
+    expect(serving([...base, release(3000, [0]), tick(3100)])).toEqual([]);
+    expect(serving([...base, tick(3001)])).toHaveLength(1);
+  });
+
+  it('a new process starts serving nothing and confirmed at its start', () => {
+    expect(serving([up(0), confirmed(0), acquire(100, [0]), down(500), up(600), tick(600 + W)])).toEqual([]);
+    expect(serving([up(0), confirmed(0), up(600), acquire(700, [0]), tick(601 + W)])).toHaveLength(1);
+  });
+
+  it('is judged only when the history reports membership confirmations', () => {
+    expect(serving([up(0), acquire(100, [0]), tick(10_000)])).toEqual([]);
   });
 });

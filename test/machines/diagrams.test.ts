@@ -94,9 +94,8 @@ describe('statechart documents', () => {
     expect(host).toContain('requests_verifying --> requests_rereading : done: readLease');
     expect(host).toContain('requests_rereading --> requests_releasing : done: readTopology [plannedInRead]');
     expect(host).toContain('requests_releasing --> requests_serving : error: releaseShards');
-    expect(host).toContain(
-      'membership_confirmed --> membership_fencing : after untilFence [confirmationLapsed]',
-    );
+    expect(host).toContain('membership_confirmed --> membership_fencing : after untilFence');
+    expect(host).toContain('membership_confirmed --> membership_confirmed : CONFIRMED');
     expect(host).toContain('membership_fenced --> membership_confirmed : CONFIRMED [fresh]');
   });
 });

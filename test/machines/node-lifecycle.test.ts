@@ -215,6 +215,26 @@ describe('Membership facts', () => {
     expect(t.value()).toBe('joining');
   });
 
+  it('SYNC of a newer incarnation admitted meanwhile ends the wait of an actor joining it, with a full timeout', async () => {
+    // A follower paused while n1 failed and was readmitted: it heard the new process's heartbeat (and
+    // joined it), then reads the topology that already admits it.
+    const t = start({ judge: false });
+    await t.clock.advanceTo(3000);
+    t.beat(2);
+    expect(t.value()).toBe('joining');
+    t.subject.send({ type: 'SYNC', at: 3000, status: 'Active', incarnation: 2 });
+    expect(t.value()).toEqual({ active: 'healthy' });
+    expect(t.subject.getSnapshot().context.incarnation).toBe(2);
+    // Unheard since it was synced, a member is judged a full timeout later.
+    const synced = start({ judge: false });
+    await synced.clock.advanceTo(3000);
+    synced.subject.send({ type: 'SYNC', at: 3000, status: 'Active', incarnation: 2 });
+    await synced.clock.advanceTo(3000 + timing.failureTimeoutMs - 1);
+    expect(synced.value()).toEqual({ active: 'healthy' });
+    await synced.clock.advance(1);
+    expect(synced.value()).toEqual({ active: 'suspected' });
+  });
+
   it('SYNC adopts a committed status without emitting', () => {
     const t = start({ status: 'Joining', judge: false });
     t.subject.send({ type: 'SYNC', at: 0, status: 'Draining', incarnation: 1 });

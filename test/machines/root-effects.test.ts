@@ -8,6 +8,7 @@ import type { ClusterNodeContext } from '../../machines/cluster-node.machine.js'
 import { initialHearing } from '../../machines/hearing.js';
 import type { Proposal } from '../../machines/proposals.js';
 import {
+  adoptRead,
   adoptTopology,
   applyCommitted,
   confirmMembership,
@@ -171,6 +172,43 @@ describe('adoptTopology', () => {
       },
       { kind: 'stop', id: 'lifecycle-n3' },
     ]);
+  });
+});
+
+describe('lifecycle actors and a new incarnation of a member', () => {
+  // n2 was Active#1, then failed and was readmitted as incarnation 2 between two topologies this node
+  // read (it was paused meanwhile): its status is the same, its process is not.
+  const before = withNodes([node('n1', 'Active'), node('n2', 'Active', 1)]);
+  const after = withNodes([node('n1', 'Active'), node('n2', 'Active', 2)]);
+  const sync = { type: 'SYNC', at: 300, status: 'Active', incarnation: 2 };
+
+  it('a watched topology tells the actor of a member readmitted as a new incarnation, its status unchanged', () => {
+    const ctx = context({ revision: 1, cluster: before, tracked: { n1: 'Active', n2: 'Active' } });
+    const step = adoptTopology(ctx, { state: after, revision: 2, at: 300 });
+    expect(sendsTo(step.effects, 'lifecycle-n2')).toEqual([sync]);
+    expect(sendsTo(step.effects, 'lifecycle-n1')).toEqual([]);
+  });
+
+  it('a topology read at a term’s start is followed as a watched one is', () => {
+    const ctx = context({ revision: 1, term: 2, cluster: before, tracked: { n1: 'Active', n2: 'Active' } });
+    const step = adoptRead(ctx, { state: after, revision: 2, at: 300 });
+    expect(step.patch).toMatchObject({
+      cluster: after,
+      revision: 2,
+      tracked: { n1: 'Active', n2: 'Active' },
+    });
+    expect(sendsTo(step.effects, 'lifecycle-n2')).toEqual([sync]);
+    // A member the read shows for the first time gets its actor.
+    const third = withNodes([...Object.values(after.nodes), node('n3', 'Active')]);
+    const spawned = adoptRead(ctx, { state: third, revision: 3, at: 300 }).effects;
+    expect(spawned).toContainEqual(expect.objectContaining({ kind: 'spawnLifecycle' }));
+  });
+
+  it('a read that returns no topology changes nothing but the revision', () => {
+    const ctx = context({ revision: 1, cluster: before, tracked: { n1: 'Active', n2: 'Active' } });
+    const step = adoptRead(ctx, { state: null, revision: 1, at: 300 });
+    expect(step.effects).toEqual([]);
+    expect(step.patch.tracked).toBeUndefined();
   });
 });
 

@@ -14,6 +14,7 @@ import {
 } from '../../machines/shard-host.machine.js';
 import { type ClusterState, initialClusterState } from '../../src/domain/state.js';
 import type { NodeId, ShardId } from '../../src/domain/values.js';
+import { PausableClock, PauseGate } from '../../src/sim/pause.js';
 import { FakeActors, SimulatedClock, settle } from './harness.js';
 
 const FENCE_AFTER_MS = 1000;
@@ -48,9 +49,12 @@ const OWNERS = ['n1', 'n1', 'n1', 'n1', 'n2', 'n2'];
 
 function start() {
   const clock = new SimulatedClock(0);
+  // The actor's timers go through a pause gate, so that a test can freeze the process (a long GC).
+  const gate = new PauseGate(clock);
   const fakes = new FakeActors();
   const answers: ReleaseAnswer[] = [];
   const acquired: ShardId[][] = [];
+  const lost: ShardId[][] = [];
   /** What the application serves: started by `acquired`, stopped by a release that succeeded. */
   const app = new Set<ShardId>();
   const machine = shardHostMachine.provide({
@@ -66,18 +70,25 @@ function start() {
         acquired.push([...p.shards]);
         for (const s of p.shards) app.add(s);
       },
+      lost: (_, p) => {
+        if (p.shards.length === 0) return;
+        lost.push([...p.shards]);
+        for (const s of p.shards) app.delete(s);
+      },
     },
   });
   const actor = createActor(machine, {
-    clock,
+    clock: new PausableClock(clock, gate),
     input: { nodeId: 'n1', now: 0, fenceAfterMs: FENCE_AFTER_MS },
   });
   actor.start();
   const t = {
     clock,
+    gate,
     fakes,
     answers,
     acquired,
+    lost,
     app,
     context: () => actor.getSnapshot().context,
     membership: () => (actor.getSnapshot().value as { membership: string }).membership,
@@ -288,6 +299,47 @@ describe('Confirmations in time keep a node serving', () => {
     expect(t.membership()).toBe('confirmed');
     await t.clock.advanceTo(600 + FENCE_AFTER_MS);
     expect(t.membership()).toBe('fencing');
+  });
+});
+
+describe('A process paused past its deadline', () => {
+  it('fences the moment it resumes, at the deadline of its latest confirmation', async () => {
+    const t = await startServing();
+    await t.clock.advanceTo(500);
+    await t.confirmed(500);
+    t.gate.pause();
+    await t.clock.advanceTo(5 * FENCE_AFTER_MS);
+    expect(t.membership()).toBe('confirmed');
+    // Its timers fire as it resumes: the one armed for 500 + FENCE_AFTER_MS is long past.
+    t.gate.resume();
+    await t.clock.advance(0);
+    expect(t.membership()).toBe('fencing');
+    expect(t.fakes.inputsOf('releaseShards')).toEqual([{ shards: [0, 1, 2, 3] }]);
+  });
+});
+
+describe('Shards the map takes away with no hand-off', () => {
+  it('are released to the application at once: the node was judged failed, or its leave was recorded', async () => {
+    const t = await startServing();
+    // Shard 1 left by a hand-off first: the application let go of it then, and is not told again.
+    await t.request([1]);
+    await t.lease();
+    await t.released();
+    // n1 failed: its shards are orphaned (0, 1) or already reassigned (2); it keeps 3.
+    await t.topology(map(6, [null, 'n2', 'n2', 'n1', 'n2', 'n2']));
+    expect(t.lost).toEqual([[0, 2]]);
+    expect(t.app).toEqual(new Set([3]));
+    expect(t.context().owned).toEqual([3]);
+    // Still serving what it has, and no release is waited for.
+    expect(t.membership()).toBe('confirmed');
+    expect(t.requests()).toBe('serving');
+  });
+
+  it('a fenced node serves nothing, so it has nothing to let go of', async () => {
+    const t = await startFenced();
+    await t.topology(map(6, [null, null, 'n2', 'n2', 'n2', 'n2']));
+    expect(t.lost).toEqual([]);
+    expect(t.context().owned).toEqual([]);
   });
 });
 

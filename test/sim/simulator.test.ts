@@ -70,6 +70,36 @@ describe('the simulator', () => {
   });
 });
 
+describe('the history of a simulated run', () => {
+  it('records membership confirmations from each node’s topology reads, and none while a node is cut off', async () => {
+    const h = await SimHarness.create({ seed: 5, shardCount: 64, keepHistory: true });
+    try {
+      await h.start(3);
+      const victim = h.running().find((id) => id !== h.leader())!;
+      await h.sleep(2_000);
+      const cut = h.now();
+      await h.isolate(victim);
+      await h.sleep(3_000);
+      const healed = h.now();
+      await h.heal(victim);
+      await h.waitUntil(() => h.converged(), { within: 20_000, what: 'the cluster to settle' });
+      await h.sleep(1_000);
+      const confirmations = h.history!.flatMap((e) => (e.kind === 'membership' ? [e] : []));
+      for (const id of h.running()) {
+        expect(confirmations.filter((c) => c.nodeId === id).length, id).toBeGreaterThan(5);
+      }
+      expect(confirmations.every((c) => c.since <= c.at)).toBe(true);
+      // Cut off, its reads fail; after it is failed and readmitted, its reads confirm it again.
+      const ofVictim = confirmations.filter((c) => c.nodeId === victim);
+      expect(ofVictim.filter((c) => c.since > cut && c.since < healed)).toEqual([]);
+      expect(ofVictim.some((c) => c.since >= healed)).toBe(true);
+      h.assertClean();
+    } finally {
+      await h.close();
+    }
+  });
+});
+
 describe('shrinking a failing schedule', () => {
   it('removes actions while the run still fails with the same invariant', async () => {
     // A convergence bound of 1 ms makes any fault that needs a rebalance a violation.
