@@ -74,6 +74,8 @@ export class AuditAppender {
   #failure: unknown = null;
   #syncing = false;
   #stopped = false;
+  /** The highest term this appender knows it was deposed from: never led again. */
+  #retired: Term = 0;
   /** Ids stored by sends answered after a break, taken off the queue once all have settled. */
   readonly #storedMeanwhile = new Set<string>();
   readonly #stored = new Set<string>();
@@ -88,29 +90,39 @@ export class AuditAppender {
       publishQuietly(this.d, this.d.names.renewals, e);
       return;
     }
+    // A step-down is no committed decision: it is stored only behind the events of its own term.
+    if (e.type === 'LeadershipLost' && e.term !== this.#term) return;
     this.#queue.push(e);
     this.#fill();
   }
 
   /**
-   * Adopts the outbox of a topology record this node read as leader (to fence on it, or after a
-   * write of unknown outcome). Before its election is committed the record's outbox is the whole
-   * backlog; while leading, events of a write that landed unseen join the queue.
+   * Adopts the outbox of a topology record of term `recordTerm` that this node read as leader (to
+   * fence on it, or after a write of unknown outcome). Before its election is committed the record's
+   * outbox is the whole backlog, appended only once it leads; while it leads, a record of its own
+   * term brings events of a write that landed unseen, and one of a newer term means it was deposed.
    */
-  adopt(outbox: readonly DomainEvent[]): void {
+  adopt(outbox: readonly DomainEvent[], recordTerm: Term): void {
     const fresh = outbox.filter((e) => !this.#stored.has(e.id));
-    if (this.#leading) {
+    if (this.#leading && this.#term !== null && recordTerm > this.#term) {
+      this.#deposed(this.#term);
+    } else if (this.#leading) {
       const ids = new Set(fresh.map((e) => e.id));
       this.#queue = [...fresh, ...this.#queue.filter((e) => !ids.has(e.id))];
-    } else this.#queue = fresh;
+    } else {
+      this.#queue = fresh;
+      this.#term = null;
+      this.#leading = false;
+    }
     // The in-flight sends no longer match the queue's head: settle them, then resync.
     if (this.#sent > 0) this.#broken = true;
     this.#sent = 0;
+    this.#expect = null;
   }
 
   /** This node's election for `term` is committed: append from now on, the adopted backlog first. */
   lead(term: Term): void {
-    if (this.#leading && this.#term === term) return;
+    if ((this.#leading && this.#term === term) || term <= this.#retired) return;
     this.#leading = true;
     this.#term = term;
     this.#expect = null;
@@ -247,8 +259,7 @@ export class AuditAppender {
           { term, committed, backlog: this.#queue.length },
           'audit: a newer term leads; its leader appends the backlog from the outbox',
         );
-        this.#queue = [];
-        this.#term = null;
+        this.#deposed(term);
         return false;
       }
       this.#forget(await this.#storedInTail(last));
@@ -278,6 +289,14 @@ export class AuditAppender {
     for (const [i, e] of this.#queue.entries()) if (ids.has(e.id)) cut = i;
     for (const e of this.#queue.slice(0, cut + 1)) found.add(e.id);
     return found;
+  }
+
+  /** A newer term has written: this node's backlog is its successor's (in the outbox). */
+  #deposed(term: Term): void {
+    this.#queue = [];
+    this.#term = null;
+    this.#leading = false;
+    this.#retired = Math.max(this.#retired, term);
   }
 
   #forget(stored: ReadonlySet<string>): void {

@@ -251,7 +251,7 @@ export async function openParts(d: PartsDeps): Promise<NodeParts> {
             unstored: () => audit.unstored(),
             adopt: (record) => {
               const events = decodeOutbox(record.outbox);
-              if (events.ok) audit.adopt(events.value);
+              if (events.ok) audit.adopt(events.value, record.term);
               else dropMalformed(d, 'topology', events.error);
             },
           },

@@ -106,7 +106,7 @@ describe('AuditAppender', () => {
     // The old leader died after storing two of three; the record still carries all three.
     await s.clock.advance(10_000);
     const next = await s.appender('n2');
-    next.adopt(outbox);
+    next.adopt(outbox, 1);
     s.commit(2);
     next.append(joined(4, 2, 'n2'));
     next.lead(2);
@@ -124,7 +124,7 @@ describe('AuditAppender', () => {
     // A successor fences (commits term 2) and writes before the old leader's next append.
     const next = await s.appender('n2');
     s.commit(2);
-    next.adopt([joined(2, 1)]);
+    next.adopt([joined(2, 1)], 2);
     next.append(joined(3, 2, 'n2'));
     next.lead(2);
     await s.clock.advanceUntil(() => next.unstored().length === 0, 5_000);
