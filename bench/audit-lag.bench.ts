@@ -1,10 +1,12 @@
 /**
- * Audit lag: how long after a decision its event is stored in the audit stream, on five `aether
+ * Audit lag: how long after its commit (and its decision) an event is stored in the audit stream, on five `aether
  * node` processes over a real nats-server (started here on a free port), 1024 shards, fast timing.
  * Phases: cold formation (the 1024-shard bootstrap), joins and graceful leaves of a sixth node, and
  * a leader SIGKILL (whose backlog its successor appends from the outbox — reported apart, since it
- * waits for the failover by design). Lag = the stream's stored timestamp − the event's `at` (the
- * decision, before its commit): one host clock, so the figures are comparable.
+ * waits for the failover by design). Commit → stored: the server's timestamp of the audit message −
+ * that of the first topology revision carrying the event in its outbox (watched here). Decision →
+ * stored: the audit message's timestamp − the event's `at` (the leader's clock when it decided, before
+ * the commit). One host, one clock.
  *
  * Side by side, measured in the same run on the same server (the limit): one JetStream publish's
  * round trip with the client's own `js.publish`, and a pipelined burst of as many messages as the
@@ -16,10 +18,14 @@
 import { writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
 import { connect } from '@nats-io/transport-node';
 import { natsTransport } from '../src/adapters/nats/index.js';
 import { parseDomainEvent } from '../src/domain/events.js';
+import { decodeTopology } from '../src/protocol/codec.js';
 import { names } from '../src/protocol/names.js';
+import { decodeOutbox } from '../src/protocol/outbox.js';
+import { TOPOLOGY_KEY } from '../src/runtime/topology-store.js';
 import { startNatsServer, stopAll } from '../test/support/nats-server.js';
 import { converged, fastNodeArgs, killAll, NodeProcess } from '../test/support/node-process.js';
 
@@ -65,11 +71,14 @@ async function measureLimit(url: string, burst: number): Promise<{ single: Stats
 }
 
 interface Stored {
+  readonly id: string;
   readonly seq: number;
   readonly type: string;
   readonly term: number;
+  /** Decision (the event's `at`) → stored. */
   readonly lagMs: number;
   readonly at: number;
+  readonly storedAt: number;
 }
 
 async function readStream(url: string, cluster: string): Promise<Stored[]> {
@@ -82,11 +91,13 @@ async function readStream(url: string, cluster: string): Promise<Stored[]> {
       const p = parseDomainEvent(JSON.parse(new TextDecoder().decode(m.data)));
       if (!p.ok) continue;
       out.push({
+        id: p.value.id,
         seq: m.seq,
         type: p.value.type,
         term: p.value.term,
         lagMs: m.at - p.value.at,
         at: p.value.at,
+        storedAt: m.at,
       });
     }
     return out;
@@ -95,9 +106,46 @@ async function readStream(url: string, cluster: string): Promise<Stored[]> {
   }
 }
 
+/**
+ * When each event was committed: the server's timestamp of the first topology revision whose
+ * outbox carries it (the record commits the batch's events with it). The bucket is created here as a
+ * node creates it, so the watch sees every revision from the first.
+ */
+async function watchCommits(
+  url: string,
+  cluster: string,
+): Promise<{ at: Map<string, number>; stop: () => void }> {
+  const n = names(cluster);
+  const conn = await natsTransport({ servers: url }).connect('bench-commit-watch');
+  await conn.kv(n.topologyBucket, {});
+  const nc = await connect({ servers: url });
+  const kv = await new Kvm(jetstream(nc)).open(n.topologyBucket);
+  const watch = await kv.watch({ key: TOPOLOGY_KEY });
+  const at = new Map<string, number>();
+  void (async () => {
+    for await (const e of watch) {
+      if (e.operation !== 'PUT') continue;
+      const record = decodeTopology(e.value);
+      if (!record.ok) continue;
+      const outbox = decodeOutbox(record.value.outbox);
+      if (!outbox.ok) continue;
+      for (const ev of outbox.value) if (!at.has(ev.id)) at.set(ev.id, e.created.getTime());
+    }
+  })();
+  return {
+    at,
+    stop: () => {
+      watch.stop();
+      void nc.close();
+      void conn.close();
+    },
+  };
+}
+
 async function main(): Promise<void> {
   const server = await startNatsServer();
   const cluster = `lag${Math.random().toString(36).slice(2, 6)}`;
+  const commits = await watchCommits(server.url, cluster);
   const args = fastNodeArgs(server.url, cluster, SHARDS);
   const procs: NodeProcess[] = [];
   const phases: { name: string; from: number; to: number }[] = [];
@@ -138,30 +186,37 @@ async function main(): Promise<void> {
     await killAll(procs);
     const limit = await measureLimit(server.url, stored.filter((s) => s.at < (phases[1]?.from ?? 0)).length);
 
-    const rows: { phase: string; stats: Stats }[] = [];
+    commits.stop();
+    const rows: { phase: string; decision: Stats; commit: Stats }[] = [];
     const failover = phases.at(-1)!;
+    const commitLag = (s: Stored) => {
+      const c = commits.at.get(s.id);
+      return c === undefined ? [] : [s.storedAt - c];
+    };
+    const row = (phase: string, of: Stored[]) =>
+      rows.push({ phase, decision: stats(of.map((s) => s.lagMs)), commit: stats(of.flatMap(commitLag)) });
     const inPhase = (p: { from: number; to: number }) => stored.filter((s) => s.at >= p.from && s.at <= p.to);
     for (const name of [...new Set(phases.map((p) => p.name))]) {
-      const lags = phases.filter((p) => p.name === name).flatMap((p) => inPhase(p).map((s) => s.lagMs));
-      rows.push({ phase: name, stats: stats(lags) });
+      row(name, phases.filter((p) => p.name === name).flatMap(inPhase));
     }
-    const steady = stored.filter((s) => s.at < failover.from).map((s) => s.lagMs);
-    rows.push({ phase: 'all but the leader SIGKILL', stats: stats(steady) });
+    row(
+      'all but the leader SIGKILL',
+      stored.filter((s) => s.at < failover.from),
+    );
 
     const header = `# audit lag — ${cpus()[0]?.model ?? 'cpu'} × ${cpus().length}, node ${process.version}, nats-server ${server.name}`;
     console.log(`${header}\n`);
-    console.log('| phase | events | p50 | p99 | max |');
-    console.log('|---|---|---|---|---|');
-    for (const r of rows) {
-      console.log(
-        `| ${r.phase} | ${r.stats.count} | ${r.stats.p50.toFixed(0)} ms | ${r.stats.p99.toFixed(0)} ms | ${r.stats.max.toFixed(0)} ms |`,
-      );
-    }
+    const ms = (v: number) => (Number.isNaN(v) ? '—' : `${v.toFixed(0)} ms`);
+    const triple = (x: Stats) => `${ms(x.p50)} / ${ms(x.p99)} / ${ms(x.max)}`;
+    console.log('| phase | events | commit → stored p50 / p99 / max | decision → stored p50 / p99 / max |');
+    console.log('|---|---|---|---|');
+    for (const r of rows)
+      console.log(`| ${r.phase} | ${r.decision.count} | ${triple(r.commit)} | ${triple(r.decision)} |`);
     console.log(
-      `| limit: one JetStream publish round trip (js.publish, 450 samples) | — | ${limit.single.p50.toFixed(2)} ms | ${limit.single.p99.toFixed(2)} ms | ${limit.single.max.toFixed(2)} ms |`,
+      `| limit: one JetStream publish round trip (js.publish, 450 samples) | — | ${limit.single.p50.toFixed(2)} / ${limit.single.p99.toFixed(2)} / ${limit.single.max.toFixed(2)} ms | |`,
     );
     console.log(
-      `| limit: a pipelined burst of ${stored.filter((s) => s.at < (phases[1]?.from ?? 0)).length} publishes (js.publish) | — | — | — | ${limit.burstMs.toFixed(0)} ms |`,
+      `| limit: a pipelined burst of ${stored.filter((s) => s.at < (phases[1]?.from ?? 0)).length} publishes (js.publish), to the last ack | — | ${limit.burstMs.toFixed(0)} ms | |`,
     );
     await writeFile(
       new URL('./RESULTS-audit-lag.json', import.meta.url),

@@ -58,6 +58,10 @@ export interface ShardHostContext extends HostingState {
   readonly confirmedUntil: number;
   /** Fenced: it could not confirm its membership in time and serves nothing until it does. */
   readonly fenced: boolean;
+  /** Shards of the hand-off being released now (the application's onRelease is running). */
+  readonly releasing: readonly ShardId[];
+  /** Of those, shards it did not serve again when it unfenced meanwhile: served again if the release fails. */
+  readonly withheld: readonly ShardId[];
 }
 
 export type ShardHostEvent =
@@ -207,6 +211,14 @@ export const shardHostMachine = setup({
     passDeadline: assign(({ context }) => ({ now: Math.max(context.now, context.confirmedUntil) })),
     fence: assign({ fenced: true }),
     unfence: assign({ fenced: false }),
+    /** Serving again after a fence, except the shards a hand-off is releasing meanwhile (seed 644). */
+    withholdReleasing: assign(({ context }) => ({
+      withheld: serving(context).filter((s) => context.releasing.includes(s)),
+    })),
+    beginRelease: assign(({ context }) => ({
+      releasing: context.requests[0] ? toRelease(context, requestedShards(context.requests[0])) : [],
+    })),
+    endRelease: assign({ releasing: [], withheld: [] }),
   },
 }).createMachine({
   id: 'shardHost',
@@ -221,6 +233,8 @@ export const shardHostMachine = setup({
     // A process that just connected has just been in contact with the store.
     confirmedUntil: input.now + input.fenceAfterMs,
     fenced: false,
+    releasing: [],
+    withheld: [],
   }),
   on: {
     TOPOLOGY: {
@@ -324,6 +338,7 @@ export const shardHostMachine = setup({
         },
         /** The application stops serving the shards before they are reported released. */
         releasing: {
+          entry: 'beginRelease',
           invoke: {
             src: 'releaseShards',
             input: ({ context }) => ({
@@ -334,6 +349,7 @@ export const shardHostMachine = setup({
             onDone: {
               target: 'serving',
               actions: [
+                'endRelease',
                 'markReleased',
                 { type: 'answer', params: ({ context }) => released(context) },
                 'nextRequest',
@@ -352,7 +368,16 @@ export const shardHostMachine = setup({
             // The application failed to release: the shards stay here; report those released before.
             onError: {
               target: 'serving',
-              actions: [{ type: 'answer', params: ({ context }) => released(context) }, 'nextRequest'],
+              actions: [
+                // Withheld at an unfence meanwhile, and not released after all: served again.
+                {
+                  type: 'acquired',
+                  params: ({ context }) => ({ shards: context.fenced ? [] : context.withheld }),
+                },
+                'endRelease',
+                { type: 'answer', params: ({ context }) => released(context) },
+                'nextRequest',
+              ],
             },
           },
         },
@@ -397,7 +422,13 @@ export const shardHostMachine = setup({
               actions: [
                 { type: 'confirm', params: ({ event }) => event },
                 'unfence',
-                { type: 'acquired', params: ({ context }) => ({ shards: serving(context) }) },
+                'withholdReleasing',
+                {
+                  type: 'acquired',
+                  params: ({ context }) => ({
+                    shards: serving(context).filter((s) => !context.releasing.includes(s)),
+                  }),
+                },
               ],
             },
           },

@@ -357,3 +357,29 @@ describe('Release requests while fenced', () => {
     expect(t.context().released).toEqual({ 0: 5 });
   });
 });
+
+describe('A node that unfences while a hand-off releases shards', () => {
+  it('does not serve those shards again, and serves them again only if the release fails', async () => {
+    const t = await startFenced();
+    await t.request([0, 1]);
+    await t.lease();
+    expect(t.requests()).toBe('releasing');
+    // A fresh confirmation arrives while the application is letting go of shards 0 and 1.
+    await t.confirmed();
+    expect(t.membership()).toBe('confirmed');
+    expect(t.app).toEqual(new Set([2, 3]));
+    await t.released();
+    expect(t.app).toEqual(new Set([2, 3]));
+    expect(t.context().releasing).toEqual([]);
+  });
+
+  it('serves the withheld shards again when the application fails to release them', async () => {
+    const t = await startFenced();
+    await t.request([0, 1]);
+    await t.lease();
+    await t.confirmed();
+    expect(t.app).toEqual(new Set([2, 3]));
+    await t.fakes.reject('releaseShards', new Error('onRelease threw'));
+    expect(t.app).toEqual(new Set([0, 1, 2, 3]));
+  });
+});
