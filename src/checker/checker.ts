@@ -366,7 +366,17 @@ class InvariantChecker implements Checker {
         break;
       case 'release':
         this.#releases++;
-        for (const s of entry.shards) this.#released.set(s, { nodeId: entry.nodeId, at: entry.at });
+        for (const s of entry.shards) {
+          // Only the owner's release frees a shard to move: a node acting on a stale map (resuming from
+          // a pause, fencing) lets go of shards that are no longer its own, which says nothing of the
+          // owner's (seed 688).
+          const owner = this.#commit?.state.shardMap.owners[s];
+          if (owner !== undefined && owner !== entry.nodeId) continue;
+          this.#released.set(s, { nodeId: entry.nodeId, at: entry.at });
+          // A release after taking a shard back ends that serving too (seed 688: fenced, unfenced, then
+          // handed off).
+          if (this.#undone.get(s)?.nodeId === entry.nodeId) this.#undone.delete(s);
+        }
         for (const s of entry.shards) this.#serving.get(entry.nodeId)?.shards.delete(s);
         break;
       case 'acquire':

@@ -277,6 +277,29 @@ describe('the invariant checker', () => {
     expect(v[0]!.message).toMatch(/a released it at 3 but took it back at 4/);
   });
 
+  it('counts the owner’s release after it took a shard back, and no release by a node that does not own it (seed 688)', () => {
+    const plan: ActiveRebalance = {
+      rebalanceId: 'r1',
+      reason: 'node-joined',
+      epoch: 2,
+      term: 1,
+      startedAt: 0,
+      moved: 0,
+      remaining: [{ shardId: 0, from: 'a', to: 'b', reason: 'balance' }],
+    };
+    const h: HistoryEntry[] = [
+      commit(0, 1, { ...base, version: 1, epoch: 2, balancedEpoch: 1, rebalance: plan }),
+      // Fenced and unfenced, then handed off: the last release counts.
+      { kind: 'release', at: 2, nodeId: 'a', shards: [0] },
+      { kind: 'acquire', at: 3, nodeId: 'a', shards: [0] },
+      { kind: 'release', at: 4, nodeId: 'a', shards: [0] },
+      // A node resuming on a stale map lets go of a shard that is not its own.
+      { kind: 'release', at: 4.5, nodeId: 'c', shards: [0] },
+      commit(5, 2, { ...base, owners: ['b', ...AB.slice(1)], version: 2, epoch: 2 }),
+    ];
+    expect(invariants(h)).toEqual([]);
+  });
+
   it('catches a write and a hand-off of a deposed term after a newer term wrote', () => {
     const h: HistoryEntry[] = [
       commit(0, 1, { ...base, version: 1, term: 3 }),
