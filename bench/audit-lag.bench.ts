@@ -1,7 +1,8 @@
 /**
  * Audit lag: how long after its commit (and its decision) an event is stored in the audit stream, on five `aether
  * node` processes over a real nats-server (started here on a free port), 1024 shards, fast timing.
- * Phases: cold formation (the 1024-shard bootstrap), joins and graceful leaves of a sixth node, and
+ * Phases: the bootstrap (the first node places 1024 shards), formation (four more processes start at
+ * once and take their share), joins and graceful leaves of a sixth node, and
  * a leader SIGKILL (whose backlog its successor appends from the outbox — reported apart, since it
  * waits for the failover by design). Commit → stored: the server's timestamp of the audit message −
  * that of the first topology revision carrying the event in its outbox (watched here). Decision →
@@ -155,10 +156,16 @@ async function main(): Promise<void> {
     phases.push({ name, from, to: Date.now() });
   };
   try {
-    const five = ['n1', 'n2', 'n3', 'n4', 'n5'].map((id) => new NodeProcess(id, args));
-    procs.push(...five);
-    await phase('bootstrap (5 nodes, 1024 shards)', () =>
-      five[0]!.waitFor(() => converged(five, SHARDS), 'five nodes to converge', 60_000),
+    const first = new NodeProcess('n1', args);
+    procs.push(first);
+    await phase('bootstrap: the first node places 1024 shards', () =>
+      first.waitFor(() => converged([first], SHARDS), 'n1 to place every shard', 60_000),
+    );
+    const others = ['n2', 'n3', 'n4', 'n5'].map((id) => new NodeProcess(id, args));
+    procs.push(...others);
+    const five = [first, ...others];
+    await phase('formation: 4 more nodes start at once', () =>
+      first.waitFor(() => converged(five, SHARDS), 'five nodes to converge', 60_000),
     );
     for (let r = 0; r < ROUNDS; r++) {
       const sixth = new NodeProcess('n6', args);

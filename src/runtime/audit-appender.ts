@@ -59,7 +59,7 @@ const STORED_KEPT = 4096;
 
 export class AuditAppender {
   /** Committed events not yet known to be stored, in commit order; the first `#sent` are in flight. */
-  #queue: DomainEvent[] = [];
+  readonly #queue = new Backlog();
   #sent = 0;
   /** Appends awaiting their answer (after a break, answers of sends no longer counted in `#sent`). */
   #inflight = 0;
@@ -108,9 +108,9 @@ export class AuditAppender {
       this.#deposed(this.#term);
     } else if (this.#leading) {
       const ids = new Set(fresh.map((e) => e.id));
-      this.#queue = [...fresh, ...this.#queue.filter((e) => !ids.has(e.id))];
+      this.#queue.replace([...fresh, ...this.#queue.all().filter((e) => !ids.has(e.id))]);
     } else {
-      this.#queue = fresh;
+      this.#queue.replace(fresh);
       this.#term = null;
       this.#leading = false;
     }
@@ -136,7 +136,7 @@ export class AuditAppender {
 
   /** The committed events the next topology commit must carry: those the stream has not stored. */
   unstored(): readonly DomainEvent[] {
-    return this.#queue.filter((e) => e.type !== 'LeadershipLost');
+    return this.#queue.all().filter((e) => e.type !== 'LeadershipLost');
   }
 
   /** Resolves once nothing is queued or in flight, or nothing more can be appended. */
@@ -170,11 +170,11 @@ export class AuditAppender {
     }
     const d = this.d;
     while (this.#sent < this.#queue.length && this.#sent < WINDOW) {
-      const e = this.#queue[this.#sent];
+      const e = this.#queue.at(this.#sent);
       if (e === undefined) break;
       // The first send after a sync expects the sequence it read; each one behind it, its
       // predecessor's id: a count of sequences could be made up by anyone else's messages.
-      const before = this.#sent === 0 ? null : this.#queue[this.#sent - 1];
+      const before = this.#sent === 0 ? null : this.#queue.at(this.#sent - 1);
       const expect = before ? { lastMsgId: before.id } : { lastSeq: this.#expect };
       this.#sent++;
       this.#inflight++;
@@ -195,7 +195,7 @@ export class AuditAppender {
     if (r instanceof Error) {
       this.#broken = true;
       if (!isCasConflict(r)) this.#failure ??= r;
-    } else if (this.#broken || r.duplicate || this.#queue[0] !== e) {
+    } else if (this.#broken || r.duplicate || this.#queue.at(0) !== e) {
       // After a duplicate the expectations of the sends behind it are off by one: they conflict.
       this.#broken = true;
       this.#storedMeanwhile.add(e.id);
@@ -286,14 +286,15 @@ export class AuditAppender {
     }
     // Commit order is stream order: everything before the last one found is stored too.
     let cut = -1;
-    for (const [i, e] of this.#queue.entries()) if (ids.has(e.id)) cut = i;
-    for (const e of this.#queue.slice(0, cut + 1)) found.add(e.id);
+    const queued = this.#queue.all();
+    for (const [i, e] of queued.entries()) if (ids.has(e.id)) cut = i;
+    for (const e of queued.slice(0, cut + 1)) found.add(e.id);
     return found;
   }
 
   /** A newer term has written: this node's backlog is its successor's (in the outbox). */
   #deposed(term: Term): void {
-    this.#queue = [];
+    this.#queue.replace([]);
     this.#term = null;
     this.#leading = false;
     this.#retired = Math.max(this.#retired, term);
@@ -301,7 +302,7 @@ export class AuditAppender {
 
   #forget(stored: ReadonlySet<string>): void {
     if (stored.size === 0) return;
-    this.#queue = this.#queue.filter((e) => !stored.has(e.id));
+    this.#queue.replace(this.#queue.all().filter((e) => !stored.has(e.id)));
     for (const id of stored) this.#remember(id);
   }
 
@@ -314,6 +315,39 @@ export class AuditAppender {
 
   #pause(): Promise<void> {
     return new Promise<void>((r) => this.d.clock.setTimeout(() => r(), this.d.timing.retryIntervalMs));
+  }
+}
+
+/** A queue taken from the front one by one (each acknowledgement) in O(1). */
+class Backlog {
+  #items: DomainEvent[] = [];
+  #head = 0;
+
+  get length(): number {
+    return this.#items.length - this.#head;
+  }
+
+  at(i: number): DomainEvent | undefined {
+    return this.#items[this.#head + i];
+  }
+
+  push(e: DomainEvent): void {
+    this.#items.push(e);
+  }
+
+  shift(): void {
+    this.#head++;
+    // Compacted once the taken part outweighs the rest.
+    if (this.#head > 64 && this.#head * 2 > this.#items.length) this.replace(this.all());
+  }
+
+  all(): DomainEvent[] {
+    return this.#items.slice(this.#head);
+  }
+
+  replace(items: DomainEvent[]): void {
+    this.#items = items;
+    this.#head = 0;
   }
 }
 
