@@ -117,6 +117,8 @@ export interface StatusLine {
   readonly fenced: boolean;
   readonly unowned: number;
   readonly version: number;
+  /** Term under which the shard map at `version` was written (a checker compares it with the store's). */
+  readonly mapTerm: number;
   readonly nodes: Record<string, string>;
   readonly connection: string;
 }
@@ -134,6 +136,7 @@ function statusOf(node: ClusterNode): StatusLine {
     fenced: v.fenced,
     unowned: v.shardMap.owners.filter((o) => o === null).length,
     version: v.shardMap.version,
+    mapTerm: v.shardMap.term,
     nodes: Object.fromEntries(v.nodes.map((n) => [n.id, n.status])),
     connection: node.connectionStatus,
   };
