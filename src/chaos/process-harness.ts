@@ -189,7 +189,9 @@ export class ProcessHarness implements Harness {
   }
 
   converged(): boolean {
-    return this.checker.converged();
+    const c = this.checker.converged();
+    this.#noteConvergence(c);
+    return c;
   }
 
   events(): readonly ObservedEvent[] {
@@ -597,16 +599,7 @@ export class ProcessHarness implements Harness {
     void this.#observer?.readAudit().catch(() => {});
     const at = this.now();
     this.#feed({ kind: 'tick', at });
-    const converged = this.checker.converged();
-    if (converged && !this.#wasConverged && this.running().length > 0) {
-      const afterMs = at - this.#lastFaultAt;
-      this.#convergences.push({ t: at - this.#startedAt, afterMs });
-      this.#mark(
-        'converged',
-        `${this.running().length} nodes agree (${afterMs} ms after the last disruption)`,
-      );
-    }
-    this.#wasConverged = converged;
+    this.#noteConvergence(this.checker.converged());
     const leaderless = this.running().length > 0 && this.leader() === null;
     if (leaderless && this.#leaderlessSince === null) this.#leaderlessSince = at;
     if (!leaderless && this.#leaderlessSince !== null) {
@@ -620,6 +613,20 @@ export class ProcessHarness implements Harness {
       this.#maxUnowned = Math.max(this.#maxUnowned, at - this.#unownedSince);
       this.#unownedSince = null;
     }
+  }
+
+  /** Marks the moments the cluster comes to agree, and how long after the last disruption. */
+  #noteConvergence(converged: boolean): void {
+    if (converged && !this.#wasConverged && this.running().length > 0) {
+      const at = this.now();
+      const afterMs = at - this.#lastFaultAt;
+      this.#convergences.push({ t: at - this.#startedAt, afterMs });
+      this.#mark(
+        'converged',
+        `${this.running().length} nodes agree (${afterMs} ms after the last disruption)`,
+      );
+    }
+    this.#wasConverged = converged;
   }
 
   #mark(kind: TimelineEntry['kind'], text: string): void {
