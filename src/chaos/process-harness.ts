@@ -44,6 +44,8 @@ export interface ProcessHarnessOptions {
   readonly pollMs?: number;
   /** Receives every history entry as it is recorded. */
   readonly onEntry?: (entry: HistoryEntry) => void;
+  /** Nodes the scenario's first `start(count)` starts instead of its count (`--nodes`). */
+  readonly nodes?: number;
 }
 
 /** The kinds of observation a real cluster gives this harness (no release/acquire hooks, no hand-off replies). */
@@ -234,7 +236,9 @@ export class ProcessHarness implements Harness {
   // ---- actions -----------------------------------------------------------------------------------
 
   async start(nodes: readonly NodeId[] | number, opts?: ActionOptions): Promise<NodeId[]> {
-    const ids = typeof nodes === 'number' ? Array.from({ length: nodes }, () => this.#freshId()) : [...nodes];
+    let count = typeof nodes === 'number' ? nodes : 0;
+    if (typeof nodes === 'number' && this.#procs.size === 0 && this.#o.nodes !== undefined) count = this.#o.nodes;
+    const ids = typeof nodes === 'number' ? Array.from({ length: count }, () => this.#freshId()) : [...nodes];
     for (const id of ids) await this.#spawn(id, 'join');
     if (opts?.wait !== false) await this.#untilActive(ids, this.#joinWithin(ids.length));
     return ids;
