@@ -237,7 +237,8 @@ export class ProcessHarness implements Harness {
 
   async start(nodes: readonly NodeId[] | number, opts?: ActionOptions): Promise<NodeId[]> {
     let count = typeof nodes === 'number' ? nodes : 0;
-    if (typeof nodes === 'number' && this.#procs.size === 0 && this.#o.nodes !== undefined) count = this.#o.nodes;
+    if (typeof nodes === 'number' && this.#procs.size === 0 && this.#o.nodes !== undefined)
+      count = this.#o.nodes;
     const ids = typeof nodes === 'number' ? Array.from({ length: count }, () => this.#freshId()) : [...nodes];
     for (const id of ids) await this.#spawn(id, 'join');
     if (opts?.wait !== false) await this.#untilActive(ids, this.#joinWithin(ids.length));
