@@ -94,6 +94,45 @@ export const CHECKED_INVARIANTS: readonly CheckedInvariant[] = [
   'serving-without-membership',
 ];
 
+/** The kinds of observation a history can hold. */
+export type HistoryKind = HistoryEntry['kind'];
+
+/**
+ * What each invariant must see to be judged: a history lacking one of these kinds (a real cluster
+ * has no `onRelease` hooks to tap, for one) cannot show the property held, so it is not judged
+ * rather than reported as broken on missing evidence.
+ */
+export const INVARIANT_NEEDS: Readonly<Record<CheckedInvariant, readonly HistoryKind[]>> = {
+  'single-leader-per-term': [],
+  'terms-increase': [],
+  'leader-is-active': [],
+  'all-shards-owned': [],
+  'shards-on-active-nodes': [],
+  'moves-only-on-topology-change': [],
+  'versions-increase': [],
+  // A move is judged against the old owner's release: only its hooks (or hand-off replies) show it.
+  'release-before-acquire': ['release', 'acquire'],
+  'stale-term-fenced': [],
+  converges: ['view', 'process', 'quiet'],
+  'released-shards-move': ['release'],
+  'event-fits-state': [],
+  'events-from-leader': ['event', 'commit'],
+  'failure-judged-blind': ['event', 'process', 'hearing'],
+  'audit-trail': ['event', 'audit'],
+  // What the application was told to serve, and each store read that showed the process a member.
+  'serving-without-membership': ['membership', 'acquire', 'release', 'process'],
+};
+
+/** The invariants a history of these kinds lets the checker judge, and those it does not. */
+export function observability(kinds: Iterable<HistoryKind>): {
+  readonly judged: readonly CheckedInvariant[];
+  readonly notObservable: readonly CheckedInvariant[];
+} {
+  const have = new Set(kinds);
+  const judged = CHECKED_INVARIANTS.filter((i) => INVARIANT_NEEDS[i].every((k) => have.has(k)));
+  return { judged, notObservable: CHECKED_INVARIANTS.filter((i) => !judged.includes(i)) };
+}
+
 /** One broken invariant: which, when, and the observations that show it. */
 export interface Violation {
   readonly invariant: CheckedInvariant;
@@ -116,6 +155,12 @@ export interface CheckerConfig {
   readonly convergenceBoundMs?: number;
   /** Violations kept per invariant (all are counted). Default 20. */
   readonly keepPerInvariant?: number;
+  /**
+   * The kinds of observation the history will hold. Invariants needing a kind not listed (see
+   * {@link INVARIANT_NEEDS}) are not observable: never judged, never reported. Default: every kind
+   * (a simulator sees everything).
+   */
+  readonly historyKinds?: readonly HistoryKind[];
 }
 
 /** What the checker counted while reading. */
@@ -145,6 +190,9 @@ export interface Checker {
   stats(): CheckerStats;
   /** Whether the cluster looks converged now (one leader, one version, membership settled). */
   converged(): boolean;
+  /** Invariants this checker judges, and those its history cannot show (never reported). */
+  readonly judged: readonly CheckedInvariant[];
+  readonly notObservable: readonly CheckedInvariant[];
 }
 
 /** Longest a shard may stay orphaned: one leader change, a hand-off timeout and a few store round trips. */
@@ -197,6 +245,25 @@ interface LastCommit {
   readonly state: ClusterState;
 }
 
+/** Every kind a history may hold; a record, so a kind added to `HistoryEntry` cannot be left out. */
+const KINDS: Record<HistoryKind, true> = {
+  event: true,
+  view: true,
+  commit: true,
+  lease: true,
+  release: true,
+  acquire: true,
+  handoff: true,
+  process: true,
+  hearing: true,
+  audit: true,
+  membership: true,
+  fault: true,
+  quiet: true,
+  tick: true,
+};
+const ALL_KINDS = Object.keys(KINDS) as HistoryKind[];
+
 /** Topology commits at one instant of time that mean the cluster loops without time passing. */
 export const LIVELOCK_COMMITS = 500;
 
@@ -227,6 +294,9 @@ function track(spans: Span[], was: boolean, is: boolean, at: number): void {
 }
 
 class InvariantChecker implements Checker {
+  readonly judged: readonly CheckedInvariant[];
+  readonly notObservable: readonly CheckedInvariant[];
+  readonly #judged: ReadonlySet<CheckedInvariant>;
   readonly #window: number;
   readonly #bound: number;
   readonly #keep: number;
@@ -313,6 +383,10 @@ class InvariantChecker implements Checker {
     this.#keep = config.keepPerInvariant ?? 20;
     this.#failureTimeout = config.timing.failureTimeoutMs;
     this.#fenceAfter = fenceAfterMs(config.timing);
+    const o = observability(config.historyKinds ?? ALL_KINDS);
+    this.judged = o.judged;
+    this.notObservable = o.notObservable;
+    this.#judged = new Set(o.judged);
   }
 
   get violations(): readonly Violation[] {
@@ -480,6 +554,7 @@ class InvariantChecker implements Checker {
   // ---- reporting ---------------------------------------------------------------------------------
 
   #report(invariant: CheckedInvariant, at: number, message: string, evidence: unknown[], key?: string): void {
+    if (!this.#judged.has(invariant)) return;
     if (key !== undefined) {
       const k = `${invariant}|${key}`;
       if (this.#reported.has(k)) return;
@@ -876,11 +951,13 @@ class InvariantChecker implements Checker {
       this.#maxCommittedTermAt = at;
     }
     this.#checkState(s, at, `commit ${c.revision}`);
-    if (prev) this.#diff(prev, c);
+    if (prev && !c.afterGap) this.#diff(prev, c);
     else {
       s.shardMap.owners.forEach((o, shard) => {
-        if (o !== null) this.#acquiredAt.set(shard, at);
-        else if (s.bootstrapped) this.#markUnowned(shard, at);
+        if (o !== null) {
+          this.#acquiredAt.set(shard, at);
+          this.#unowned.delete(shard);
+        } else if (s.bootstrapped) this.#markUnowned(shard, at);
       });
     }
     this.#commit = { at, revision: c.revision, writer: c.writer, term: c.term, state: s };

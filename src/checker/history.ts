@@ -40,6 +40,12 @@ export type HistoryEntry =
       readonly writer: NodeId;
       readonly term: Term;
       readonly state: ClusterState;
+      /**
+       * The observer missed the commits between the last one it reported and this one (a watch on a
+       * bucket keeping one revision skips what was overwritten before delivery): owner changes
+       * across the gap are not judged as one step.
+       */
+      readonly afterGap?: boolean;
     }
   /** A change of the lease key: held by `holder` in `term`, or deleted (`holder: null`). */
   | { readonly kind: 'lease'; readonly at: number; readonly holder: NodeId | null; readonly term: Term }

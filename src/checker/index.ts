@@ -20,7 +20,10 @@ export {
   createChecker,
   defaultConvergenceBoundMs,
   defaultRecoveryWindowMs,
+  type HistoryKind,
+  INVARIANT_NEEDS,
   LIVELOCK_COMMITS,
+  observability,
   type Violation,
 } from './checker.js';
 export { type HistoryEntry, type ViewSnapshot, viewFromClusterView, viewFromState } from './history.js';

@@ -11,6 +11,7 @@ import { DEFAULT_TIMING, FAST_TIMING, resolveTiming, type TimingConfig } from '.
 import { InvalidConfigError, StoppedError } from '../domain/errors.js';
 import type { DomainEvent } from '../domain/events.js';
 import { isNodeId } from '../domain/values.js';
+import type { StatusLine } from '../observe/status-line.js';
 import type { Transport } from '../ports/transport.js';
 import { type ClusterNode, createClusterNode } from '../runtime/cluster-node.js';
 import type { ClusterNodeOptions } from '../runtime/options.js';
@@ -104,22 +105,7 @@ function flagWords(message: string): string {
   return message.replace(/timing\.(\w+)/g, (m, field: string) => FLAG_OF_FIELD[field] ?? m);
 }
 
-/** What a status line says; a line is printed whenever it changes (with `--json`, plus `at`). */
-export interface StatusLine {
-  readonly type: 'status';
-  readonly node: string;
-  readonly status: string;
-  readonly leader: string | null;
-  readonly term: number | null;
-  readonly isLeader: boolean;
-  readonly shards: number;
-  /** True while it serves nothing because it could not confirm its membership in time. */
-  readonly fenced: boolean;
-  readonly unowned: number;
-  readonly version: number;
-  readonly nodes: Record<string, string>;
-  readonly connection: string;
-}
+export type { StatusLine } from '../observe/status-line.js';
 
 function statusOf(node: ClusterNode): StatusLine {
   const v = node.state();
@@ -134,6 +120,7 @@ function statusOf(node: ClusterNode): StatusLine {
     fenced: v.fenced,
     unowned: v.shardMap.owners.filter((o) => o === null).length,
     version: v.shardMap.version,
+    mapTerm: v.shardMap.term,
     nodes: Object.fromEntries(v.nodes.map((n) => [n.id, n.status])),
     connection: node.connectionStatus,
   };

@@ -256,6 +256,57 @@ describe('the invariant checker', () => {
     ]);
   });
 
+  it('does not judge release-before-acquire from a history that cannot show releases', () => {
+    const plan: ActiveRebalance = {
+      rebalanceId: 'r1',
+      reason: 'node-joined',
+      epoch: 2,
+      term: 1,
+      startedAt: 0,
+      moved: 0,
+      remaining: [{ shardId: 0, from: 'a', to: 'b', reason: 'balance' }],
+    };
+    const h = [
+      commit(0, 1, { ...base, version: 1, epoch: 2, balancedEpoch: 1, rebalance: plan }),
+      commit(5, 2, { ...base, owners: ['b', ...AB.slice(1)], version: 2, epoch: 2 }),
+    ];
+    const kinds = [
+      'commit',
+      'lease',
+      'event',
+      'view',
+      'process',
+      'hearing',
+      'audit',
+      'fault',
+      'quiet',
+    ] as const;
+    const c = createChecker({ ...config, historyKinds: kinds });
+    for (const e of h) c.observe(e);
+    expect(c.finish()).toEqual([]);
+    expect(c.notObservable).toEqual([
+      'release-before-acquire',
+      'released-shards-move',
+      'serving-without-membership',
+    ]);
+    expect(c.judged).toContain('single-leader-per-term');
+    // A real violation in the same history is still reported.
+    const stale = commit(6, 3, { ...base, owners: ['b', ...AB.slice(1)], version: 1, epoch: 2 });
+    c.observe(stale);
+    expect(c.finish().map((v) => v.invariant)).toContain('versions-increase');
+  });
+
+  it('judges owner changes across a gap in the observed commits as nothing', () => {
+    const h: HistoryEntry[] = [
+      commit(0, 1, { ...base, version: 1 }),
+      {
+        ...commit(5, 3, { ...base, owners: ['b', ...AB.slice(1)], version: 3, epoch: 2 }),
+        afterGap: true,
+      } as HistoryEntry,
+    ];
+    expect(invariants(h)).toEqual([]);
+  });
+
   it('catches an old owner that took a released shard back before the move was committed', () => {
     const plan: ActiveRebalance = {
       rebalanceId: 'r1',

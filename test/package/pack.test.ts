@@ -94,6 +94,23 @@ console.log(JSON.stringify({ ok: r.ok, error: r.error, elected: r.elections > 0,
     expect(out).toEqual({ ok: true, error: null, elected: true, ranFor: true });
   });
 
+  it('exposes the process harness, its report and the checker through aether-cluster/chaos', () => {
+    const out = runScript(
+      'chaos.mjs',
+      `import * as chaos from 'aether-cluster/chaos';
+import { existsSync } from 'node:fs';
+const needed = ['ProcessHarness', 'PROCESS_HISTORY_KINDS', 'formatVerdict', 'formatTimeline', 'faultyProxy', 'startNatsServers', 'createChecker', 'checkHistory', 'observability', 'loadScenario'];
+const { notObservable } = chaos.observability(chaos.PROCESS_HISTORY_KINDS);
+console.log(JSON.stringify({ missing: needed.filter((n) => !(n in chaos)), notObservable, bin: existsSync(chaos.defaultNodeBin()) }));
+`,
+    );
+    expect(out).toEqual({
+      missing: [],
+      notObservable: ['release-before-acquire', 'released-shards-move'],
+      bin: true,
+    });
+  });
+
   it('exposes the statecharts through aether-cluster/machines', () => {
     const out = runScript(
       'machines.mjs',
@@ -150,6 +167,10 @@ console.log(JSON.stringify(codes));
 import { checkHistory, type HistoryEntry, type Violation } from 'aether-cluster/checker';
 import { type Harness, type Scenario, type SimulationOptions } from 'aether-cluster/sim';
 import { type LeadershipContext, leadershipMachine } from 'aether-cluster/machines';
+import { type ChaosReport, ProcessHarness, type ProcessHarnessOptions } from 'aether-cluster/chaos';
+const chaosOptions: ProcessHarnessOptions = { seed: 1, servers: 3, shardCount: 64 };
+const verdictOf = (r: ChaosReport): string => r.verdict;
+const create: (o: ProcessHarnessOptions) => Promise<Harness> = ProcessHarness.create;
 const history: HistoryEntry[] = [];
 const violations: readonly Violation[] = checkHistory(history, { timing: FAST_TIMING, shardCount: 8 });
 const scenario: Scenario = async (h: Harness) => { await h.start(3); };
@@ -157,7 +178,7 @@ const options: SimulationOptions = { nodes: 3, seed: 1, durationMs: 1000, faults
 const leader = (context: LeadershipContext): NodeId => context.nodeId;
 const timing: TimingConfig = FAST_TIMING;
 const first: DomainEvent['type'] = 'NodeJoined';
-export { violations, scenario, options, leader, timing, first, leadershipMachine };
+export { violations, scenario, options, leader, timing, first, leadershipMachine, chaosOptions, verdictOf, create };
 `,
     );
     // tsc exits non-zero with the errors on stdout when a type is missing or an entry has no types.

@@ -7,8 +7,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { natsTransport } from '../../src/adapters/nats/index.js';
-import type { StatusLine } from '../../src/cli/node.js';
 import { type DomainEvent, parseDomainEvent } from '../../src/domain/events.js';
+import type { StatusLine } from '../../src/observe/status-line.js';
 import { names } from '../../src/protocol/names.js';
 import { waitUntil } from './nats-server.js';
 

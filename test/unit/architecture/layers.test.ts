@@ -15,6 +15,7 @@ const ORDER: readonly (readonly string[])[] = [
   ['src/observe', 'src/adapters'],
   ['src/runtime'],
   ['src/checker', 'src/sim', 'src/visualizer'],
+  ['src/chaos'],
   ['src/cli', 'src/index.ts', 'src/create-node.ts'],
 ];
 
@@ -44,6 +45,18 @@ const ALLOWED: LayerTable = {
     'src/checker',
   ],
   'src/visualizer': ['src/domain', 'src/protocol', 'src/ports', 'src/observe'],
+  // Chaos against real processes: it starts nats-servers and node processes and watches NATS itself.
+  'src/chaos': [
+    'src/domain',
+    'src/config.ts',
+    'src/protocol',
+    'src/ports',
+    'src/observe',
+    'src/adapters',
+    'src/runtime',
+    'src/checker',
+    'src/sim',
+  ],
   'src/cli': [
     'src/domain',
     'src/config.ts',
@@ -54,6 +67,7 @@ const ALLOWED: LayerTable = {
     'src/runtime',
     'src/sim',
     'src/visualizer',
+    'src/chaos',
   ],
   // `createClusterNode` with the embedded default transport.
   'src/create-node.ts': ['src/domain', 'src/ports', 'src/adapters', 'src/runtime'],
@@ -106,6 +120,7 @@ describe('layers', () => {
         e.to.startsWith('src/adapters/nats/') &&
         !e.from.startsWith('src/adapters/nats/') &&
         !e.from.startsWith('src/cli/') &&
+        !e.from.startsWith('src/chaos/') &&
         e.from !== 'src/index.ts',
     );
     expect(named.map((e) => `${e.from} imports '${e.spec}'`)).toEqual([]);
