@@ -34,6 +34,7 @@ export interface AuditLog {
    * sequence (0: empty) or by the message id it was appended with (a plain publish has none) — so
    * a writer fences out any other writer and chains its appends. Many appends may be in flight at
    * once; they are stored in the order they were called.
+   * Settles by itself: the adapter times out an append that gets no answer.
    * @throws CasConflictError when the expectation does not hold; TimeoutError (outcome unknown).
    */
   append(

@@ -116,6 +116,25 @@ export const decodeHeartbeat: (data: Uint8Array) => Decoded<Heartbeat> = remembe
 
 // ---- domain events -------------------------------------------------------------------------------
 
+/**
+ * An event's JSON, kept while the event is: a leader encodes each event for the audit stream and for
+ * the outbox of every commit until the stream has stored it.
+ */
+const eventJsonMemo = new WeakMap<DomainEvent, string>();
+
+export function eventJson(e: DomainEvent): string {
+  let j = eventJsonMemo.get(e);
+  if (j === undefined) {
+    j = JSON.stringify(e);
+    eventJsonMemo.set(e, j);
+  }
+  return j;
+}
+
+export function eventBytes(e: DomainEvent): Uint8Array {
+  return encoder.encode(eventJson(e));
+}
+
 export const decodeDomainEvent: (data: Uint8Array) => Decoded<DomainEvent> = remembering((json) => {
   const r = parseDomainEvent(json);
   return r.ok ? { ok: true, value: r.value } : { ok: false, error: r.error };

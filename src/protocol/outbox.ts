@@ -6,30 +6,15 @@
  */
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { type DomainEvent, parseDomainEvent } from '../domain/events.js';
-import type { Decoded } from './codec.js';
+import { type Decoded, eventJson } from './codec.js';
 
 /** Above this many bytes of JSON the outbox is stored deflated. */
 const DEFLATE_ABOVE = 2048;
 const DEFLATED = 'z:';
 
-/**
- * Each event's JSON, kept while the event is: an event waits in the outbox of several commits in a
- * row (every commit until the stream acknowledges it), and is encoded once.
- */
-const encoded = new WeakMap<DomainEvent, string>();
-
-function jsonOf(e: DomainEvent): string {
-  let j = encoded.get(e);
-  if (j === undefined) {
-    j = JSON.stringify(e);
-    encoded.set(e, j);
-  }
-  return j;
-}
-
 export function encodeOutbox(events: readonly DomainEvent[]): string {
   if (events.length === 0) return '';
-  const json = `[${events.map(jsonOf).join(',')}]`;
+  const json = `[${events.map(eventJson).join(',')}]`;
   if (json.length <= DEFLATE_ABOVE) return json;
   // The fastest level: the outbox is rewritten with every commit, and read back only on a takeover.
   return DEFLATED + deflateRawSync(Buffer.from(json, 'utf8'), { level: 1 }).toString('base64');

@@ -26,7 +26,7 @@ import type { DomainEvent } from '../domain/events.js';
 import type { Term } from '../domain/values.js';
 import type { AuditLog, MessageBus } from '../ports/bus.js';
 import type { Clock } from '../ports/clock.js';
-import { decodeJson, encode } from '../protocol/codec.js';
+import { decodeJson, encode, eventBytes } from '../protocol/codec.js';
 import type { names } from '../protocol/names.js';
 import type { NodeCounters } from './node-counters.js';
 import { withTimeout } from './timeout.js';
@@ -45,11 +45,6 @@ export interface AuditAppenderDeps {
   readonly leads: (term: Term) => boolean;
 }
 
-/**
- * An append's timeout, in request timeouts. A timeout costs a resync (its outcome is unknown), and a
- * busy process's timers can fire before it reads acknowledgements that already arrived.
- */
-const APPEND_TIMEOUT_FACTOR = 4;
 /** Appends in flight at once. */
 const WINDOW = 512;
 /** Stored messages read beyond the backlog's length when looking for what is already stored. */
@@ -178,12 +173,9 @@ export class AuditAppender {
       const expect = before ? { lastMsgId: before.id } : { lastSeq: this.#expect };
       this.#sent++;
       this.#inflight++;
-      withTimeout(
-        d.audit.append(d.names.event(e.type), encode(e), e.id, expect),
-        APPEND_TIMEOUT_FACTOR * d.timing.requestTimeoutMs,
-        d.clock,
-        'audit append',
-      ).then(
+      // No timer of ours: an append settles by itself (the adapter times out), and a thousand timers
+      // per bootstrap cost more than the appends.
+      d.audit.append(d.names.event(e.type), eventBytes(e), e.id, expect).then(
         (ack) => this.#answered(e, ack),
         (err: unknown) => this.#answered(e, err instanceof Error ? err : new Error(String(err))),
       );

@@ -34,7 +34,8 @@ export interface PublishOptions {
 interface Waiting {
   readonly resolve: (ack: PubAck) => void;
   readonly reject: (err: Error) => void;
-  readonly timer: TimerHandle;
+  /** Clock time after which it is given up as timed out (outcome unknown). */
+  readonly deadline: number;
   readonly expect: AppendExpectation | undefined;
 }
 
@@ -43,6 +44,7 @@ export class PublishAcks {
   readonly #waiting = new Map<string, Waiting>();
   #sub: Subscription | null = null;
   #next = 0;
+  #sweep: TimerHandle | null = null;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -58,15 +60,16 @@ export class PublishAcks {
     const token = String(++this.#next);
     const h = makeHeaders();
     h.set('Nats-Msg-Id', o.msgId);
-    h.set('Nats-Expected-Stream', this.stream);
     if (o.expect?.lastSeq !== undefined) h.set('Nats-Expected-Last-Sequence', String(o.expect.lastSeq));
     if (o.expect?.lastMsgId !== undefined) h.set('Nats-Expected-Last-Msg-Id', o.expect.lastMsgId);
     return new Promise<PubAck>((resolve, reject) => {
-      const timer = this.clock.setTimeout(() => {
-        this.#waiting.delete(token);
-        reject(new TimeoutError(`append to ${this.stream} timed out; the outcome is unknown`));
-      }, this.timeoutMs);
-      this.#waiting.set(token, { resolve, reject, timer, expect: o.expect });
+      this.#waiting.set(token, {
+        resolve,
+        reject,
+        deadline: this.clock.now() + this.timeoutMs,
+        expect: o.expect,
+      });
+      this.#armSweep();
       try {
         this.nc.publish(subject, data, { headers: h, reply: `${this.#prefix}.${token}` });
       } catch (err) {
@@ -75,6 +78,28 @@ export class PublishAcks {
         );
       }
     });
+  }
+
+  /**
+   * One timer for every publish waiting, not one each: a bootstrap's thousand appends would otherwise
+   * arm and clear a thousand timers. A publish times out within a quarter timeout of its deadline.
+   */
+  #armSweep(): void {
+    if (this.#sweep !== null) return;
+    this.#sweep = this.clock.setTimeout(
+      () => {
+        this.#sweep = null;
+        const now = this.clock.now();
+        for (const [token, w] of [...this.#waiting]) {
+          if (w.deadline > now) continue;
+          this.#settle(token, (x) =>
+            x.reject(new TimeoutError(`append to ${this.stream} timed out; the outcome is unknown`)),
+          );
+        }
+        if (this.#waiting.size > 0) this.#armSweep();
+      },
+      Math.max(10, Math.floor(this.timeoutMs / 4)),
+    );
   }
 
   #subscribe(): void {
@@ -113,7 +138,10 @@ export class PublishAcks {
     const w = this.#waiting.get(token);
     if (w === undefined) return;
     this.#waiting.delete(token);
-    this.clock.clearTimeout(w.timer);
+    if (this.#waiting.size === 0 && this.#sweep !== null) {
+      this.clock.clearTimeout(this.#sweep);
+      this.#sweep = null;
+    }
     f(w);
   }
 }
@@ -138,5 +166,8 @@ function parseAck(ack: unknown, stream: string, expect: AppendExpectation | unde
   }
   if (typeof a.seq !== 'number')
     return new TransportError(`append to ${stream}: acknowledgement without a sequence`);
+  // The stream that stored it must be the audit stream (another could capture the subject too).
+  const storedBy = (ack as { stream?: unknown }).stream;
+  if (storedBy !== stream) return new TransportError(`append to ${stream}: stored by ${String(storedBy)}`);
   return { seq: a.seq, duplicate: a.duplicate === true };
 }
