@@ -25,9 +25,17 @@ export { loadScenario } from '../sim/scenario-loader.js';
 export { ClusterObserver, type ClusterObserverOptions } from './cluster-observer.js';
 export {
   findNatsServer,
+  type NatsCluster,
+  type NatsClusterOptions,
+  type NatsServer,
+  type NatsServerOptions,
   type NatsServerProcess,
   type NatsServers,
+  natsServerAvailable,
+  startNatsCluster,
+  startNatsServer,
   startNatsServers,
+  waitForJetStream,
 } from './nats-servers.js';
 export { defaultNodeBin, NodeProcess, type NodeProcessOptions, type ReadStatus } from './node-process.js';
 export { PROCESS_HISTORY_KINDS, ProcessHarness, type ProcessHarnessOptions } from './process-harness.js';

@@ -1,23 +1,28 @@
 /**
- * nats-server processes a chaos run starts for itself: one server, or a cluster of three with
- * routes between them, each with JetStream on a temporary store directory and a client port on
- * loopback chosen by the server (no race for a free port).
+ * nats-server processes started for a chaos run (and for the integration tests' kit): one server,
+ * or a cluster with routes between them. Every server listens on loopback on a client port it
+ * chooses itself (no race for a free port), keeps that port and its temporary store directory
+ * across restarts, and loses the directory when it is closed.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { jetstreamManager, StorageType } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { StoppedError, TimeoutError } from '../domain/errors.js';
 
-/** One nats-server process of a run. */
+/** One nats-server process. */
 export interface NatsServerProcess {
+  /** Server name (`-n`), as reported in stream cluster info. */
   readonly name: string;
   /** Client port on 127.0.0.1 (kept across restarts). */
   readonly port: number;
+  /** Client URL, e.g. `nats://127.0.0.1:41234`. Stable across restarts. */
   readonly url: string;
+  /** JetStream store directory (kept across restarts, removed when the server is closed). */
+  readonly storeDir: string;
   running(): boolean;
   /** What the server printed lately (for a failed run's report). */
   log(): string;
@@ -29,12 +34,44 @@ export interface NatsServerProcess {
   stop(): Promise<void>;
 }
 
+/** A server started on its own. */
+export interface NatsServer extends NatsServerProcess {
+  /** Stops the server and removes its store directory; it cannot be restarted after. */
+  close(): Promise<void>;
+}
+
 /** The servers of a run. */
 export interface NatsServers {
   readonly servers: readonly NatsServerProcess[];
   readonly urls: readonly string[];
   /** Stops every server and removes the store directories. */
   close(): Promise<void>;
+}
+
+/** Servers joined by routes into one NATS cluster. */
+export interface NatsCluster extends NatsServers {
+  /** The cluster name (`--cluster_name`); the servers are named `<name>-s1`, `<name>-s2`, … */
+  readonly name: string;
+}
+
+export interface NatsServerOptions {
+  /** JetStream (`-js`) on the server's store directory. Default true. */
+  readonly jetstream?: boolean;
+  /** Server name. Default `n-<random>`. */
+  readonly name?: string;
+  /** Extra command-line arguments. */
+  readonly args?: readonly string[];
+}
+
+export interface NatsClusterOptions {
+  /** How many servers. Default 3. */
+  readonly size?: number;
+  /** Cluster name. Default `c-<random>`. */
+  readonly name?: string;
+  /** Extra command-line arguments for every server. */
+  readonly args?: readonly string[];
+  /** How long JetStream may take to place a stream with one replica per server. Default 20 s. */
+  readonly readyTimeoutMs?: number;
 }
 
 /** Locates nats-server ($NATS_SERVER_BIN, PATH, the Debian locations). @throws StoppedError with advice. */
@@ -52,6 +89,88 @@ export function findNatsServer(): string {
   );
 }
 
+/** Whether a nats-server binary can be found (for skipping what needs one). */
+export function natsServerAvailable(): boolean {
+  try {
+    findNatsServer();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Asks the OS for a free TCP port on loopback (listen on :0, read it, close). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const a = srv.address();
+      const port = typeof a === 'object' && a !== null ? a.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Polls `probe` until it returns true; a throw counts as "not yet".
+ * @throws TimeoutError after `timeoutMs`, with the probe's last error.
+ */
+export async function waitUntil(
+  probe: () => Promise<boolean> | boolean,
+  opts: { readonly timeoutMs: number; readonly intervalMs?: number; readonly what: string },
+): Promise<void> {
+  const deadline = Date.now() + opts.timeoutMs;
+  let last: unknown = null;
+  for (;;) {
+    try {
+      if (await probe()) return;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) {
+      const why = last instanceof Error ? `: ${last.message}` : '';
+      throw new TimeoutError(`timed out after ${opts.timeoutMs} ms waiting for ${opts.what}${why}`);
+    }
+    await new Promise((r) => setTimeout(r, opts.intervalMs ?? 50));
+  }
+}
+
+/** Waits until a stream with `replicas` replicas can be created, then deletes it (a cluster's meta group needs a leader first). */
+export async function waitForJetStream(
+  urls: readonly string[],
+  replicas: number,
+  timeoutMs: number,
+): Promise<void> {
+  const nc = await connect({
+    servers: [...urls],
+    timeout: 2_000,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 100,
+  });
+  try {
+    // No API check: before the meta group has a leader even the account info request times out.
+    const jsm = await jetstreamManager(nc, { timeout: 2_000, checkAPI: false });
+    const name = `READY_${rand()}`;
+    await waitUntil(
+      async () => {
+        await jsm.streams.add({
+          name,
+          subjects: [`_ready.${name}`],
+          num_replicas: replicas,
+          storage: StorageType.Memory,
+        });
+        await jsm.streams.delete(name);
+        return true;
+      },
+      { timeoutMs, intervalMs: 250, what: `JetStream to accept an R${replicas} stream` },
+    );
+  } finally {
+    await nc.close();
+  }
+}
+
 const live = new Set<ChildProcess>();
 let hooked = false;
 function killOnExit(p: ChildProcess): void {
@@ -65,46 +184,30 @@ function killOnExit(p: ChildProcess): void {
   });
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const a = srv.address();
-      const port = typeof a === 'object' && a !== null ? a.port : 0;
-      srv.close(() => resolve(port));
+function tcpAccepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createConnection({ host: '127.0.0.1', port });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
     });
+    s.once('error', () => resolve(false));
   });
 }
 
-async function until(probe: () => Promise<boolean> | boolean, withinMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + withinMs;
-  let last: unknown = null;
-  for (;;) {
-    try {
-      if (await probe()) return;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline)
-      throw new TimeoutError(
-        `timed out after ${withinMs} ms waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`,
-      );
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const rand = () => Math.random().toString(36).slice(2, 8);
 
-class ServerProcess implements NatsServerProcess {
+class ServerProcess implements NatsServer {
   port = 0;
+  readonly storeDir = mkdtempSync(join(tmpdir(), 'aether-nats-'));
   #proc: ChildProcess | null = null;
   #buf = '';
 
   constructor(
     readonly name: string,
-    readonly storeDir: string,
     private readonly bin: string,
-    private readonly extra: readonly string[],
+    private readonly jetstream: boolean,
+    private readonly args: readonly string[],
   ) {}
 
   get url(): string {
@@ -121,18 +224,11 @@ class ServerProcess implements NatsServerProcess {
   }
 
   async start(): Promise<void> {
-    const args = [
-      '-a',
-      '127.0.0.1',
-      '-p',
-      String(this.port || -1),
-      '-n',
-      this.name,
-      '-js',
-      '-sd',
-      this.storeDir,
-    ];
-    const proc = spawn(this.bin, [...args, ...this.extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // First start: `-p -1` lets the server choose a free port (no race); it logs the port.
+    // Restarts reuse that port so clients reconnect to the same URL.
+    const args = ['-a', '127.0.0.1', '-p', String(this.port || -1), '-n', this.name];
+    if (this.jetstream) args.push('-js', '-sd', this.storeDir);
+    const proc = spawn(this.bin, [...args, ...this.args], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.#proc = proc;
     killOnExit(proc);
     this.#buf = '';
@@ -142,17 +238,32 @@ class ServerProcess implements NatsServerProcess {
     };
     proc.stdout?.on('data', onData);
     proc.stderr?.on('data', onData);
-    await until(
-      () => {
-        if (!this.running())
-          throw new StoppedError(`nats-server ${this.name} exited:\n${this.#buf.slice(-1000)}`);
-        const m = /Listening for client connections on [\d.]+:(\d+)/.exec(this.#buf);
-        if (m?.[1]) this.port = Number(m[1]);
-        return m !== null;
-      },
-      10_000,
-      `nats-server ${this.name} to listen`,
+    const exited = new Promise<never>((_, reject) =>
+      proc.once('exit', (code, sig) =>
+        reject(
+          new StoppedError(
+            `nats-server ${this.name} exited (${code ?? sig}) at start:\n${this.#buf.slice(-2000)}`,
+          ),
+        ),
+      ),
     );
+    exited.catch(() => {});
+    const ready = async () => {
+      await waitUntil(
+        () => {
+          const m = /Listening for client connections on [\d.]+:(\d+)/.exec(this.#buf);
+          if (m?.[1]) this.port = Number(m[1]);
+          return m !== null;
+        },
+        { timeoutMs: 10_000, what: `nats-server ${this.name} to listen` },
+      );
+      // A client that connects right after the start must not be refused.
+      await waitUntil(() => tcpAccepts(this.port), {
+        timeoutMs: 10_000,
+        what: `nats-server ${this.name} to accept connections`,
+      });
+    };
+    await Promise.race([ready(), exited]);
   }
 
   async #signal(sig: NodeJS.Signals, graceMs: number): Promise<void> {
@@ -177,88 +288,83 @@ class ServerProcess implements NatsServerProcess {
     await this.stop();
     await this.start();
   }
+
+  async close(): Promise<void> {
+    await this.stop();
+    rmSync(this.storeDir, { recursive: true, force: true });
+  }
 }
 
-const rand = () => Math.random().toString(36).slice(2, 8);
-
-/**
- * Starts `count` servers (1, or 3 for a cluster with routes between them) and waits until JetStream
- * accepts a stream with one replica per server.
- */
-export async function startNatsServers(count: 1 | 3): Promise<NatsServers> {
-  const bin = findNatsServer();
-  const id = `chaos-${rand()}`;
-  const dirs: string[] = [];
-  const dir = () => {
-    const d = mkdtempSync(join(tmpdir(), 'aether-chaos-nats-'));
-    dirs.push(d);
-    return d;
-  };
-  const servers: ServerProcess[] = [];
-  if (count === 1) servers.push(new ServerProcess(`${id}-s1`, dir(), bin, []));
-  else {
-    const routes: number[] = [];
-    while (routes.length < count) {
-      const p = await freePort();
-      if (!routes.includes(p)) routes.push(p);
-    }
-    routes.forEach((port, i) => {
-      const others = routes.filter((p) => p !== port).map((p) => `nats://127.0.0.1:${p}`);
-      // --no_advertise: clients connect through their node's proxy only, never straight to another server.
-      const extra = [
-        '--cluster_name',
-        id,
-        '--cluster',
-        `nats://127.0.0.1:${port}`,
-        '--routes',
-        others.join(','),
-      ];
-      servers.push(new ServerProcess(`${id}-s${i + 1}`, dir(), bin, [...extra, '--no_advertise']));
-    });
-  }
-  const close = async () => {
-    await Promise.all(servers.map((s) => s.stop()));
-    for (const d of dirs) rmSync(d, { recursive: true, force: true });
-  };
+/** Starts servers and waits for `ready`; on any failure every one is closed again. */
+async function started(servers: readonly ServerProcess[], ready: () => Promise<void>): Promise<void> {
   try {
     await Promise.all(servers.map((s) => s.start()));
-    await jetStreamReady(
-      servers.map((s) => s.url),
-      count,
-    );
+    await ready();
   } catch (err) {
-    await close();
+    await Promise.all(servers.map((s) => s.close()));
     throw err;
   }
-  return { servers, urls: servers.map((s) => s.url), close };
 }
 
-/** Waits until a stream with `replicas` replicas can be created (a cluster's meta group needs a leader). */
-async function jetStreamReady(urls: readonly string[], replicas: number): Promise<void> {
-  const nc = await connect({
-    servers: [...urls],
-    timeout: 2_000,
-    maxReconnectAttempts: -1,
-    reconnectTimeWait: 100,
-  });
-  try {
-    const jsm = await jetstreamManager(nc, { timeout: 2_000, checkAPI: false });
-    const name = `READY_${rand()}`;
-    await until(
-      async () => {
-        await jsm.streams.add({
-          name,
-          subjects: [`_ready.${name}`],
-          num_replicas: replicas,
-          storage: StorageType.Memory,
-        });
-        await jsm.streams.delete(name);
-        return true;
-      },
-      30_000,
-      `JetStream to accept an R${replicas} stream`,
-    );
-  } finally {
-    await nc.close();
+/** Starts one nats-server (JetStream on by default) on loopback with a temporary store. */
+export async function startNatsServer(opts: NatsServerOptions = {}): Promise<NatsServer> {
+  const s = new ServerProcess(
+    opts.name ?? `n-${rand()}`,
+    findNatsServer(),
+    opts.jetstream ?? true,
+    opts.args ?? [],
+  );
+  await started([s], async () => {});
+  return s;
+}
+
+/**
+ * Starts a cluster of servers with routes between them (on free ports) and JetStream on each, and
+ * waits until JetStream can place a stream with one replica per server, which takes a few seconds
+ * after start while the meta group elects a leader.
+ */
+export async function startNatsCluster(opts: NatsClusterOptions = {}): Promise<NatsCluster> {
+  const bin = findNatsServer();
+  const size = opts.size ?? 3;
+  const name = opts.name ?? `c-${rand()}`;
+  const routes: number[] = [];
+  while (routes.length < size) {
+    const p = await freePort();
+    if (!routes.includes(p)) routes.push(p);
   }
+  const servers = routes.map((port, i) => {
+    const others = routes.filter((p) => p !== port).map((p) => `nats://127.0.0.1:${p}`);
+    const cluster = ['--cluster_name', name, '--cluster', `nats://127.0.0.1:${port}`];
+    if (others.length > 0) cluster.push('--routes', others.join(','));
+    return new ServerProcess(`${name}-s${i + 1}`, bin, true, [...cluster, ...(opts.args ?? [])]);
+  });
+  const urls = () => servers.map((s) => s.url);
+  await started(servers, () => waitForJetStream(urls(), size, opts.readyTimeoutMs ?? 20_000));
+  const close = async () => {
+    await Promise.all(servers.map((s) => s.close()));
+  };
+  return { servers, urls: urls(), name, close };
+}
+
+/**
+ * Starts the servers of a chaos run: one, or a cluster of three (`chaos-<random>`) whose clients
+ * reach only the server they were given; waits until JetStream accepts a stream with one replica
+ * per server.
+ */
+export async function startNatsServers(count: 1 | 3): Promise<NatsServers> {
+  const id = `chaos-${rand()}`;
+  // A cluster readies in seconds; the run's budget leaves room for a loaded machine.
+  const readyTimeoutMs = 30_000;
+  if (count === 3) {
+    // --no_advertise: clients connect through their node's proxy only, never straight to another server.
+    return startNatsCluster({ size: 3, name: id, args: ['--no_advertise'], readyTimeoutMs });
+  }
+  const s = await startNatsServer({ name: `${id}-s1` });
+  try {
+    await waitForJetStream([s.url], 1, readyTimeoutMs);
+  } catch (err) {
+    await s.close();
+    throw err;
+  }
+  return { servers: [s], urls: [s.url], close: () => s.close() };
 }
