@@ -89,6 +89,17 @@ function invariants(history: HistoryEntry[]): CheckedInvariant[] {
   return [...new Set(checkHistory(history, config).map((v) => v.invariant))];
 }
 
+/** A rebalance in progress whose plan moves shard 0 from a to b. */
+const planMovingShard0ToB: ActiveRebalance = {
+  rebalanceId: 'r1',
+  reason: 'node-joined',
+  epoch: 2,
+  term: 1,
+  startedAt: 0,
+  moved: 0,
+  remaining: [{ shardId: 0, from: 'a', to: 'b', reason: 'balance' }],
+};
+
 describe('the invariant checker', () => {
   it('passes a sound history: election, bootstrap, a planned hand-off after its release, convergence', () => {
     const plan: ActiveRebalance = {
@@ -237,15 +248,7 @@ describe('the invariant checker', () => {
   });
 
   it('catches a hand-off whose new owner got the shard before the old owner released it', () => {
-    const plan: ActiveRebalance = {
-      rebalanceId: 'r1',
-      reason: 'node-joined',
-      epoch: 2,
-      term: 1,
-      startedAt: 0,
-      moved: 0,
-      remaining: [{ shardId: 0, from: 'a', to: 'b', reason: 'balance' }],
-    };
+    const plan = planMovingShard0ToB;
     const before = [commit(0, 1, { ...base, version: 1, epoch: 2, balancedEpoch: 1, rebalance: plan })];
     const after = commit(5, 2, { ...base, owners: ['b', ...AB.slice(1)], version: 2, epoch: 2 });
     expect(invariants([...before, after])).toEqual(['release-before-acquire']);
@@ -257,15 +260,7 @@ describe('the invariant checker', () => {
   });
 
   it('does not judge release-before-acquire from a history that cannot show releases', () => {
-    const plan: ActiveRebalance = {
-      rebalanceId: 'r1',
-      reason: 'node-joined',
-      epoch: 2,
-      term: 1,
-      startedAt: 0,
-      moved: 0,
-      remaining: [{ shardId: 0, from: 'a', to: 'b', reason: 'balance' }],
-    };
+    const plan = planMovingShard0ToB;
     const h = [
       commit(0, 1, { ...base, version: 1, epoch: 2, balancedEpoch: 1, rebalance: plan }),
       commit(5, 2, { ...base, owners: ['b', ...AB.slice(1)], version: 2, epoch: 2 }),
@@ -308,15 +303,7 @@ describe('the invariant checker', () => {
   });
 
   it('catches an old owner that took a released shard back before the move was committed', () => {
-    const plan: ActiveRebalance = {
-      rebalanceId: 'r1',
-      reason: 'node-joined',
-      epoch: 2,
-      term: 1,
-      startedAt: 0,
-      moved: 0,
-      remaining: [{ shardId: 0, from: 'a', to: 'b', reason: 'balance' }],
-    };
+    const plan = planMovingShard0ToB;
     const h: HistoryEntry[] = [
       commit(0, 1, { ...base, version: 1, epoch: 2, balancedEpoch: 1, rebalance: plan }),
       { kind: 'release', at: 3, nodeId: 'a', shards: [0] },
@@ -329,15 +316,7 @@ describe('the invariant checker', () => {
   });
 
   it('counts the owner’s release after it took a shard back, and no release by a node that does not own it (seed 688)', () => {
-    const plan: ActiveRebalance = {
-      rebalanceId: 'r1',
-      reason: 'node-joined',
-      epoch: 2,
-      term: 1,
-      startedAt: 0,
-      moved: 0,
-      remaining: [{ shardId: 0, from: 'a', to: 'b', reason: 'balance' }],
-    };
+    const plan = planMovingShard0ToB;
     const h: HistoryEntry[] = [
       commit(0, 1, { ...base, version: 1, epoch: 2, balancedEpoch: 1, rebalance: plan }),
       // Fenced and unfenced, then handed off: the last release counts.
