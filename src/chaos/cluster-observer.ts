@@ -5,7 +5,7 @@
  * commands (a drain) to the leader, as any operator client would.
  */
 
-import { natsTransport } from '../adapters/nats/nats-transport.js';
+import { type NatsTransportOptions, natsTransport } from '../adapters/nats/nats-transport.js';
 import type { HistoryEntry } from '../checker/history.js';
 import { TimeoutError } from '../domain/errors.js';
 import type { DomainEvent } from '../domain/events.js';
@@ -31,6 +31,10 @@ const OPERATOR = 'chaos-operator';
 
 export interface ClusterObserverOptions {
   readonly servers: readonly string[];
+  /** Credentials and TLS of the connection (its `servers` are overridden by `servers`). */
+  readonly connection?: NatsTransportOptions;
+  /** Read the audit stream only from what is stored after opening (a check of a running cluster). */
+  readonly auditFromNow?: boolean;
   readonly cluster: string;
   readonly leaseTtlMs: number;
   /** Replicas of the buckets and stream, as the nodes create them. */
@@ -68,12 +72,14 @@ export class ClusterObserver {
   static async open(o: ClusterObserverOptions): Promise<ClusterObserver> {
     const replicas = o.replicas !== undefined ? { replicas: o.replicas } : {};
     const conn = await natsTransport({
+      ...o.connection,
       servers: [...o.servers],
       ...(o.replicas !== undefined ? { auditLog: { replicas: o.replicas } } : {}),
     }).connect(`chaos-observer-${Math.random().toString(36).slice(2, 8)}`);
     const n = names(o.cluster);
     const audit = await conn.auditLog(n.auditStream, n.events);
     const obs = new ClusterObserver(o, conn, audit);
+    if (o.auditFromNow === true) obs.#auditNext = (await audit.lastSeq()) + 1;
     try {
       await obs.#watch(replicas);
     } catch (err) {

@@ -30,6 +30,10 @@ const COMMANDS: Readonly<Record<string, { summary: string; load: () => Promise<S
     summary: 'run one cluster node over NATS (status on stdout, graceful leave on SIGTERM)',
     load: async () => (await import('./node.js')).node,
   },
+  check: {
+    summary: "check a running cluster's invariants over NATS, as an observer (--follow)",
+    load: async () => (await import('./check.js')).check,
+  },
   events: {
     summary: "print a cluster's domain events from its audit stream (--since, --follow)",
     load: async () => (await import('./events.js')).events,

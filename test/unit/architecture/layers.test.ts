@@ -67,6 +67,7 @@ const ALLOWED: LayerTable = {
     'src/runtime',
     'src/sim',
     'src/visualizer',
+    'src/checker',
     'src/chaos',
   ],
   // `createClusterNode` with the embedded default transport.
