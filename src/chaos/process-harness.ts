@@ -34,7 +34,12 @@ export interface ProcessHarnessOptions {
   readonly cluster?: string;
   /** The built CLI (`dist/src/cli/bin.js`); default: found beside this module or in the checkout. */
   readonly bin?: string;
-  /** Extra environment of a node's process (e.g. a test build's fault switch). */
+  /**
+   * The CLI to start one node from instead of `bin` (undefined: `bin`), read at each start and
+   * restart. For a test build, e.g. one patched to break a property, to show the checker names it.
+   */
+  readonly binFor?: (nodeId: NodeId) => string | undefined;
+  /** Extra environment of a node's process. */
   readonly nodeEnv?: (nodeId: NodeId) => NodeJS.ProcessEnv | undefined;
   /** Checker settings over those derived from the timing. */
   readonly checker?: Partial<
@@ -496,6 +501,7 @@ export class ProcessHarness implements Harness {
     if (why === 'join') this.#count('join');
     this.#instant(`${why} ${nodeId}`);
     const env = this.#o.nodeEnv?.(nodeId);
+    const bin = this.#o.binFor?.(nodeId) ?? this.#o.bin;
     const p: Proc = {
       id: nodeId,
       up: true,
@@ -503,7 +509,7 @@ export class ProcessHarness implements Harness {
       process: new NodeProcess({
         nodeId,
         args: this.#nodeArgs(nodeId, proxy.url),
-        ...(this.#o.bin !== undefined ? { bin: this.#o.bin } : {}),
+        ...(bin !== undefined ? { bin } : {}),
         ...(env !== undefined ? { env } : {}),
         now: () => this.now(),
         onStatus: (s) => this.#onStatus(p, s),
