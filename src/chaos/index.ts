@@ -20,7 +20,8 @@
  * ```
  */
 export * from '../checker/index.js';
-export type { ActionOptions, Harness, ObservedEvent, Scenario } from '../sim/harness.js';
+export type { ActionOptions, Harness, ObservedEvent, Scenario, ServerFaults } from '../sim/harness.js';
+export { hasServerFaults } from '../sim/harness.js';
 export { loadScenario } from '../sim/scenario-loader.js';
 export { ClusterObserver, type ClusterObserverOptions } from './cluster-observer.js';
 export {

@@ -14,7 +14,7 @@ import { InvalidValueError, InvariantViolationError, StoppedError, TimeoutError 
 import type { DomainEvent } from '../domain/events.js';
 import type { ClusterState } from '../domain/state.js';
 import type { NodeId, NodeStatus } from '../domain/values.js';
-import type { ActionOptions, Harness, ObservedEvent } from '../sim/harness.js';
+import type { ActionOptions, Harness, ObservedEvent, ServerFaults } from '../sim/harness.js';
 import { Rng } from '../sim/random.js';
 import { ClusterObserver } from './cluster-observer.js';
 import { type NatsServers, startNatsServers } from './nats-servers.js';
@@ -85,7 +85,7 @@ interface Proc {
   paused: boolean;
 }
 
-export class ProcessHarness implements Harness {
+export class ProcessHarness implements Harness, ServerFaults {
   readonly seed: number;
   readonly timing: TimingConfig;
   readonly rng: Rng;
@@ -97,6 +97,10 @@ export class ProcessHarness implements Harness {
   readonly #o: ProcessHarnessOptions;
   readonly #procs = new Map<NodeId, Proc>();
   readonly #proxies = new Map<NodeId, FaultyProxy>();
+  /** The server (its index) each node's proxy leads to. */
+  readonly #serverOf = new Map<NodeId, number>();
+  /** Per killed server: the node processes its death cut off. */
+  readonly #cutByServer = new Map<number, Set<Proc>>();
   readonly #events: ObservedEvent[] = [];
   readonly #log: string[] = [];
   readonly #timeline: TimelineEntry[] = [];
@@ -359,6 +363,55 @@ export class ProcessHarness implements Harness {
     } else this.#restore(`drop ${nodeId}`);
   }
 
+  // ---- server faults (process mode only: beyond the shared Harness, see ServerFaults) -------------
+
+  serverCount(): number {
+    return this.servers.servers.length;
+  }
+
+  /**
+   * SIGKILLs nats-server `index`. Each node connected to it (through its proxy, which leads to that
+   * server only) is recorded as unable to hear until the server is back, as a cut is.
+   */
+  async killServer(index: number): Promise<void> {
+    const server = this.#server(index);
+    if (!server.running()) throw new StoppedError(`cannot kill server ${server.name}: it is not running`);
+    this.#count('server-kill');
+    await server.kill();
+    const cut = new Set<Proc>();
+    this.#cutByServer.set(index, cut);
+    for (const p of this.#procs.values()) {
+      if (p.up && this.#serverOf.get(p.id) === index) this.#cutOff(p, cut);
+    }
+    this.#disrupt(`kill server ${server.name}`);
+  }
+
+  /** Starts killed server `index` again on its port and store; the nodes it cut off hear again. */
+  async restartServer(index: number): Promise<void> {
+    const server = this.#server(index);
+    if (server.running()) throw new StoppedError(`cannot restart server ${server.name}: it is running`);
+    this.#count('server-restart');
+    await server.restart();
+    for (const p of this.#cutByServer.get(index) ?? []) {
+      if (p.up && this.#procs.get(p.id) === p)
+        this.#feed({ kind: 'hearing', at: this.now(), nodeId: p.id, able: true, why: 'cut' });
+    }
+    this.#cutByServer.delete(index);
+    this.#restore(`kill server ${server.name}`);
+  }
+
+  #server(index: number) {
+    const server = this.servers.servers[index];
+    if (server === undefined)
+      throw new InvalidValueError(`no server ${index}: the run has ${this.servers.servers.length}`);
+    return server;
+  }
+
+  #cutOff(p: Proc, cut: Set<Proc>): void {
+    cut.add(p);
+    this.#feed({ kind: 'hearing', at: this.now(), nodeId: p.id, able: false, why: 'cut' });
+  }
+
   async sleep(ms: number): Promise<void> {
     await new Promise((r) => setTimeout(r, ms));
   }
@@ -493,9 +546,10 @@ export class ProcessHarness implements Harness {
     if (proxy === undefined) {
       const servers = this.servers.servers;
       // Each node talks to one server of a cluster, in turn.
-      const target = servers[this.#spawned % servers.length]!;
-      proxy = await faultyProxy({ targetPort: target.port, random: () => this.rng.next() });
+      const index = this.#spawned % servers.length;
+      proxy = await faultyProxy({ targetPort: servers[index]!.port, random: () => this.rng.next() });
       this.#proxies.set(nodeId, proxy);
+      this.#serverOf.set(nodeId, index);
     }
     this.#spawned++;
     if (why === 'join') this.#count('join');
@@ -517,6 +571,9 @@ export class ProcessHarness implements Harness {
     };
     this.#procs.set(nodeId, p);
     this.#feed({ kind: 'process', at: this.now(), nodeId, up: true });
+    // Started while its server is down: it hears nothing until the server is back.
+    const dead = this.#cutByServer.get(this.#serverOf.get(nodeId) ?? -1);
+    if (dead !== undefined) this.#cutOff(p, dead);
   }
 
   #down(p: Proc): void {

@@ -88,3 +88,24 @@ export interface Harness {
 
 /** A chaos scenario: a script over a {@link Harness}. */
 export type Scenario = (h: Harness) => Promise<void>;
+
+/**
+ * Faults of the NATS servers themselves, which only a harness over real processes has (the
+ * simulator models no server): a scenario feature-detects them with {@link hasServerFaults}.
+ */
+export interface ServerFaults {
+  /** How many nats-servers the run has (1, or 3 in a cluster). */
+  serverCount(): number;
+  /**
+   * Crashes server `index` (0-based, in start order) with SIGKILL; every node connected to it is cut
+   * off from the cluster until {@link restartServer}.
+   */
+  killServer(index: number): Promise<void>;
+  /** Starts a killed server again on the same port and store directory. */
+  restartServer(index: number): Promise<void>;
+}
+
+/** Whether this harness can fault the NATS servers (process mode). */
+export function hasServerFaults(h: Harness): h is Harness & ServerFaults {
+  return 'killServer' in h && 'restartServer' in h && 'serverCount' in h;
+}

@@ -12,7 +12,8 @@
  */
 
 export { DEFAULT_FORGERIES, FORGERY_KINDS, type ForgeryKind } from './forger.js';
-export type { ActionOptions, Harness, ObservedEvent, Scenario } from './harness.js';
+export type { ActionOptions, Harness, ObservedEvent, Scenario, ServerFaults } from './harness.js';
+export { hasServerFaults } from './harness.js';
 export { Rng } from './random.js';
 export { loadScenario } from './scenario-loader.js';
 export { type FaultCounts, SimHarness, type SimHarnessOptions } from './sim-harness.js';

@@ -48,6 +48,19 @@ describe.skipIf(!natsServerAvailable())('chaos scenarios on real processes', () 
     expect(report.timeline.filter((e) => e.kind === 'failure').length).toBeGreaterThanOrEqual(2);
   }, 55_000);
 
+  it('server-restart: a nats-server killed for 3 s and restarted judges nobody failed and converges', async () => {
+    const r = await run('server-restart.ts', 1, 4);
+    const report = r.report('server-restart', null);
+    expect(report.violations).toEqual([]);
+    expect(report.faults).toMatchObject({ 'server-kill': 1, 'server-restart': 1 });
+    expect(report.timeline.some((e) => e.kind === 'fault' && e.text.startsWith('kill server'))).toBe(true);
+    expect(report.timeline.filter((e) => e.kind === 'failure')).toEqual([]);
+    // Converged again after the server came back.
+    expect(report.convergences.at(-1)!.t).toBeGreaterThan(
+      report.timeline.find((e) => e.text.startsWith('end kill server'))!.t,
+    );
+  }, 55_000);
+
   it('leader-crash keeps every observable invariant on a three-server NATS cluster', async () => {
     const r = await run('leader-crash.ts', 3, 3);
     const report = r.report('leader-crash', null);
