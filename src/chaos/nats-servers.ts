@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { jetstreamManager, StorageType } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
-import { StoppedError, TimeoutError } from '../domain/errors.js';
+import { InvalidValueError, StoppedError, TimeoutError } from '../domain/errors.js';
+import { type FaultyProxy, faultyProxy } from './tcp-proxy.js';
 
 /** One nats-server process. */
 export interface NatsServerProcess {
@@ -40,10 +41,26 @@ export interface NatsServer extends NatsServerProcess {
   close(): Promise<void>;
 }
 
+/**
+ * The routes of a cluster started with `routeProxies`: every server reaches each other one through a
+ * loopback proxy of its own, so one server can be cut off from the rest while its clients stay
+ * connected to it.
+ */
+export interface RouteCuts {
+  /** Drops every route between server `index` and the others, and refuses new ones until {@link heal}. */
+  cut(index: number): void;
+  /** Lets server `index` route to the others again. */
+  heal(index: number): void;
+  /** Whether server `index` is cut off. */
+  isCut(index: number): boolean;
+}
+
 /** The servers of a run. */
 export interface NatsServers {
   readonly servers: readonly NatsServerProcess[];
   readonly urls: readonly string[];
+  /** Present for a cluster whose routes run through proxies. */
+  readonly routes?: RouteCuts;
   /** Stops every server and removes the store directories. */
   close(): Promise<void>;
 }
@@ -72,6 +89,8 @@ export interface NatsClusterOptions {
   readonly args?: readonly string[];
   /** How long JetStream may take to place a stream with one replica per server. Default 20 s. */
   readonly readyTimeoutMs?: number;
+  /** Routes through a loopback proxy per ordered pair of servers, for {@link RouteCuts}. Default false. */
+  readonly routeProxies?: boolean;
 }
 
 /** Locates nats-server ($NATS_SERVER_BIN, PATH, the Debian locations). @throws StoppedError with advice. */
@@ -327,23 +346,69 @@ export async function startNatsCluster(opts: NatsClusterOptions = {}): Promise<N
   const bin = findNatsServer();
   const size = opts.size ?? 3;
   const name = opts.name ?? `c-${rand()}`;
-  const routes: number[] = [];
-  while (routes.length < size) {
+  const ports: number[] = [];
+  while (ports.length < size + 1) {
     const p = await freePort();
-    if (!routes.includes(p)) routes.push(p);
+    if (!ports.includes(p)) ports.push(p);
   }
+  const routes = ports.slice(0, size);
+  // proxies[i][j]: the route server i solicits to server j.
+  const proxies: (FaultyProxy | null)[][] = [];
+  if (opts.routeProxies === true) {
+    for (let i = 0; i < size; i++) {
+      proxies.push(
+        await Promise.all(routes.map((port, j) => (i === j ? null : faultyProxy({ targetPort: port })))),
+      );
+    }
+  }
+  const closeProxies = () =>
+    Promise.all(proxies.flat().map((p) => p?.close() ?? Promise.resolve())).then(() => {});
   const servers = routes.map((port, i) => {
-    const others = routes.filter((p) => p !== port).map((p) => `nats://127.0.0.1:${p}`);
+    const others =
+      opts.routeProxies === true
+        ? proxies[i]!.flatMap((p) => (p === null ? [] : [p.url]))
+        : routes.filter((p) => p !== port).map((p) => `nats://127.0.0.1:${p}`);
     const cluster = ['--cluster_name', name, '--cluster', `nats://127.0.0.1:${port}`];
     if (others.length > 0) cluster.push('--routes', others.join(','));
+    // Servers tell each other where to route to (implicit routes): an address nobody listens on keeps
+    // every route on the proxies, which the servers already know as explicit routes.
+    if (opts.routeProxies === true) cluster.push('--cluster_advertise', `127.0.0.1:${ports[size]}`);
     return new ServerProcess(`${name}-s${i + 1}`, bin, true, [...cluster, ...(opts.args ?? [])]);
   });
   const urls = () => servers.map((s) => s.url);
-  await started(servers, () => waitForJetStream(urls(), size, opts.readyTimeoutMs ?? 20_000));
+  try {
+    await started(servers, () => waitForJetStream(urls(), size, opts.readyTimeoutMs ?? 20_000));
+  } catch (err) {
+    await closeProxies();
+    throw err;
+  }
   const close = async () => {
     await Promise.all(servers.map((s) => s.close()));
+    await closeProxies();
   };
-  return { servers, urls: urls(), name, close };
+  const cutOff = new Set<number>();
+  const pairsOf = (index: number) => {
+    if (index < 0 || index >= size || !Number.isInteger(index))
+      throw new InvalidValueError(`no server ${index}: the cluster has ${size}`);
+    return proxies.flatMap((row, i) => row.filter((p, j) => p !== null && (i === index || j === index)));
+  };
+  const routeCuts: RouteCuts = {
+    cut(index) {
+      for (const p of pairsOf(index)) p!.cut();
+      cutOff.add(index);
+    },
+    heal(index) {
+      cutOff.delete(index);
+      // A pair stays cut while its other end is cut off too.
+      proxies.forEach((row, i) =>
+        row.forEach((p, j) => {
+          if (p !== null && (i === index || j === index) && !cutOff.has(i) && !cutOff.has(j)) p.heal();
+        }),
+      );
+    },
+    isCut: (index) => cutOff.has(index),
+  };
+  return { servers, urls: urls(), name, close, ...(opts.routeProxies === true ? { routes: routeCuts } : {}) };
 }
 
 /**
@@ -357,7 +422,13 @@ export async function startNatsServers(count: 1 | 3): Promise<NatsServers> {
   const readyTimeoutMs = 30_000;
   if (count === 3) {
     // --no_advertise: clients connect through their node's proxy only, never straight to another server.
-    return startNatsCluster({ size: 3, name: id, args: ['--no_advertise'], readyTimeoutMs });
+    return startNatsCluster({
+      size: 3,
+      name: id,
+      args: ['--no_advertise'],
+      readyTimeoutMs,
+      routeProxies: true,
+    });
   }
   const s = await startNatsServer({ name: `${id}-s1` });
   try {

@@ -99,8 +99,8 @@ export class ProcessHarness implements Harness, ServerFaults {
   readonly #proxies = new Map<NodeId, FaultyProxy>();
   /** The server (its index) each node's proxy leads to. */
   readonly #serverOf = new Map<NodeId, number>();
-  /** Per killed server: the node processes its death cut off. */
-  readonly #cutByServer = new Map<number, Set<Proc>>();
+  /** Per server fault (`kill <index>`, `partition <index>`): the node processes it cut off. */
+  readonly #cutByServer = new Map<string, { readonly index: number; readonly procs: Set<Proc> }>();
   readonly #events: ObservedEvent[] = [];
   readonly #log: string[] = [];
   readonly #timeline: TimelineEntry[] = [];
@@ -378,11 +378,7 @@ export class ProcessHarness implements Harness, ServerFaults {
     if (!server.running()) throw new StoppedError(`cannot kill server ${server.name}: it is not running`);
     this.#count('server-kill');
     await server.kill();
-    const cut = new Set<Proc>();
-    this.#cutByServer.set(index, cut);
-    for (const p of this.#procs.values()) {
-      if (p.up && this.#serverOf.get(p.id) === index) this.#cutOff(p, cut);
-    }
+    this.#cutOffServer(`kill ${index}`, index);
     this.#disrupt(`kill server ${server.name}`);
   }
 
@@ -392,12 +388,51 @@ export class ProcessHarness implements Harness, ServerFaults {
     if (server.running()) throw new StoppedError(`cannot restart server ${server.name}: it is running`);
     this.#count('server-restart');
     await server.restart();
-    for (const p of this.#cutByServer.get(index) ?? []) {
+    this.#reconnectServer(`kill ${index}`);
+    this.#restore(`kill server ${server.name}`);
+  }
+
+  /**
+   * Cuts server `index` of a three-server cluster off from the other two: the route proxies between
+   * them drop every connection and refuse new ones. Its clients stay connected to it, cut off from the
+   * majority with it, and are recorded as unable to hear until {@link healServer}.
+   */
+  async partitionServer(index: number): Promise<void> {
+    const server = this.#server(index);
+    const routes = this.servers.routes;
+    if (routes === undefined)
+      throw new InvalidValueError('a server partition needs a three-server cluster (--servers 3)');
+    if (routes.isCut(index)) return;
+    this.#count('server-partition');
+    routes.cut(index);
+    this.#cutOffServer(`partition ${index}`, index);
+    this.#disrupt(`partition server ${server.name}`);
+  }
+
+  /** Heals a partitioned server's routes; the nodes on it hear the others again. */
+  async healServer(index: number): Promise<void> {
+    const server = this.#server(index);
+    const routes = this.servers.routes;
+    if (routes === undefined || !routes.isCut(index)) return;
+    routes.heal(index);
+    this.#reconnectServer(`partition ${index}`);
+    this.#restore(`partition server ${server.name}`);
+  }
+
+  #cutOffServer(key: string, index: number): void {
+    const procs = new Set<Proc>();
+    this.#cutByServer.set(key, { index, procs });
+    for (const p of this.#procs.values()) {
+      if (p.up && this.#serverOf.get(p.id) === index) this.#cutOff(p, procs);
+    }
+  }
+
+  #reconnectServer(key: string): void {
+    for (const p of this.#cutByServer.get(key)?.procs ?? []) {
       if (p.up && this.#procs.get(p.id) === p)
         this.#feed({ kind: 'hearing', at: this.now(), nodeId: p.id, able: true, why: 'cut' });
     }
-    this.#cutByServer.delete(index);
-    this.#restore(`kill server ${server.name}`);
+    this.#cutByServer.delete(key);
   }
 
   #server(index: number) {
@@ -571,9 +606,9 @@ export class ProcessHarness implements Harness, ServerFaults {
     };
     this.#procs.set(nodeId, p);
     this.#feed({ kind: 'process', at: this.now(), nodeId, up: true });
-    // Started while its server is down: it hears nothing until the server is back.
-    const dead = this.#cutByServer.get(this.#serverOf.get(nodeId) ?? -1);
-    if (dead !== undefined) this.#cutOff(p, dead);
+    // Started while its server is down or cut off: it hears nothing (of the majority) until that ends.
+    for (const fault of this.#cutByServer.values())
+      if (fault.index === this.#serverOf.get(nodeId)) this.#cutOff(p, fault.procs);
   }
 
   #down(p: Proc): void {

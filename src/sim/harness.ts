@@ -103,6 +103,14 @@ export interface ServerFaults {
   killServer(index: number): Promise<void>;
   /** Starts a killed server again on the same port and store directory. */
   restartServer(index: number): Promise<void>;
+  /**
+   * Cuts server `index` of a three-server cluster off from the other two (its routes are dropped and
+   * refused; its clients stay connected to it, and so are cut off from the majority) until
+   * {@link healServer}. Throws on a single server.
+   */
+  partitionServer(index: number): Promise<void>;
+  /** Lets a partitioned server route to the others again. */
+  healServer(index: number): Promise<void>;
 }
 
 /** Whether this harness can fault the NATS servers (process mode). */
