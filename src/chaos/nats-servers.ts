@@ -400,11 +400,11 @@ export async function startNatsCluster(opts: NatsClusterOptions = {}): Promise<N
     heal(index) {
       cutOff.delete(index);
       // A pair stays cut while its other end is cut off too.
-      proxies.forEach((row, i) =>
-        row.forEach((p, j) => {
+      for (const [i, row] of proxies.entries()) {
+        for (const [j, p] of row.entries()) {
           if (p !== null && (i === index || j === index) && !cutOff.has(i) && !cutOff.has(j)) p.heal();
-        }),
-      );
+        }
+      }
     },
     isCut: (index) => cutOff.has(index),
   };
