@@ -168,13 +168,16 @@ describe.skipIf(!natsServerAvailable())('nodes over NATS facing bad input and a 
         new TextDecoder().decode((await nc.request(n.handoff(victim.nodeId), data, { timeout: 2_000 })).data),
       );
     }
+    // Requests in the current format: each shard to a target under an incarnation.
+    const toN0 = (shards: readonly number[]) =>
+      shards.map((shardId) => ({ shardId, to: 'n0', incarnation: 1 }));
     // A hand-off from a deposed leader (lower term) asking for every shard the follower owns.
     const stale = JSON.parse(
       new TextDecoder().decode(
         (
           await nc.request(
             n.handoff(victim.nodeId),
-            enc({ term: term - 1, leader: 'n0', shards: victimShards, version: 0 }),
+            enc({ term: term - 1, leader: 'n0', moves: toN0(victimShards), version: 0 }),
             {
               timeout: 2_000,
             },
@@ -188,7 +191,7 @@ describe.skipIf(!natsServerAvailable())('nodes over NATS facing bad input and a 
         (
           await nc.request(
             n.handoff(victim.nodeId),
-            enc({ term, leader: 'n0', shards: victimShards, version: 0 }),
+            enc({ term, leader: 'n0', moves: toN0(victimShards), version: 0 }),
             { timeout: 2_000 },
           )
         ).data,
@@ -251,7 +254,7 @@ describe.skipIf(!natsServerAvailable())('nodes over NATS facing bad input and a 
     expect(rest.find((x) => x.isLeader())?.nodeId).toBe(leader.nodeId);
   });
 
-  it('steps a leader cut off from NATS down by its renew deadline, before another node takes over, and re-sends its events once back', async () => {
+  it('steps a leader cut off from NATS down by its renew deadline, before another node takes over, and stores nothing of its term after the successor’s', async () => {
     const cluster = `d${Math.random().toString(36).slice(2, 8)}`;
     const proxy = await natsProxy(server.port);
     proxies.push(proxy);
@@ -289,7 +292,9 @@ describe.skipIf(!natsServerAvailable())('nodes over NATS facing bad input and a 
       `cut-off leader stepped down after ${stepDownMs} ms; successor elected ${electedAt - steppedDownAt} ms later`,
     );
 
-    // Back on the network: the LeadershipLost it could not append is re-sent, and it rejoins.
+    // Back on the network it rejoins; what it could not append while cut off belongs to the old term,
+    // and nothing of a deposed term is stored after a newer term has written: its step-down is dropped
+    // (the successor appended the committed backlog from the record's outbox).
     proxy.heal();
     await waitUntil(() => n1.connectionStatus === 'connected', {
       timeoutMs: 10_000,
@@ -299,21 +304,15 @@ describe.skipIf(!natsServerAvailable())('nodes over NATS facing bad input and a 
       timeoutMs: 20_000,
       what: 'the cluster to converge with n1 back',
     });
-    expect(n1.counters.republished).toBeGreaterThan(0);
-    // Its queue of appends drains in order once it is back, the LeadershipLost among them.
-    let audit: Awaited<ReturnType<typeof readAudit>> = [];
-    const lostInAudit = () =>
-      audit.find(
-        (a) => a.event.type === 'LeadershipLost' && a.event.nodeId === 'n1' && a.event.term === oldTerm,
+    const audit = await readAudit(server.url, cluster);
+    let newest = 0;
+    for (const a of audit) {
+      expect(a.event.term, `${a.event.type} ${a.event.id} after term ${newest}`).toBeGreaterThanOrEqual(
+        newest,
       );
-    await waitUntil(
-      async () => {
-        audit = await readAudit(server.url, cluster);
-        return lostInAudit() !== undefined;
-      },
-      { timeoutMs: 15_000, intervalMs: 200, what: "n1's LeadershipLost to reach the audit stream" },
-    );
-    expect(lostInAudit()?.event).toMatchObject({ reason: 'renew-deadline' });
+      newest = Math.max(newest, a.event.term);
+    }
+    expect(newest).toBeGreaterThan(oldTerm);
     const byTerm = new Map<number, string>();
     for (const a of audit) {
       if (a.event.type !== 'LeaderElected') continue;

@@ -106,7 +106,7 @@ console.log(JSON.stringify({ missing: needed.filter((n) => !(n in chaos)), notOb
     );
     expect(out).toEqual({
       missing: [],
-      notObservable: ['release-before-acquire', 'released-shards-move'],
+      notObservable: ['release-before-acquire', 'released-shards-move', 'serving-without-membership'],
       bin: true,
     });
   });
