@@ -10,7 +10,6 @@ import { parseArgs } from 'node:util';
 import { ClusterObserver } from '../chaos/cluster-observer.js';
 import { type Checker, createChecker, type HistoryKind, type Violation } from '../checker/checker.js';
 import type { HistoryEntry } from '../checker/history.js';
-import { isNodeId } from '../domain/values.js';
 import { settleWithin } from './exit.js';
 import {
   durationMs,
@@ -18,6 +17,7 @@ import {
   NATS_FLAGS,
   NATS_FLAGS_HELP,
   natsTransportOptions,
+  requireCluster,
   UsageError,
 } from './flags.js';
 import { timingFromFlags } from './node.js';
@@ -62,9 +62,7 @@ export async function check(argv: readonly string[]): Promise<number> {
       console.log(HELP);
       return 0;
     }
-    if (values.cluster === undefined || !isNodeId(values.cluster)) {
-      throw new UsageError('--cluster: required, letters, digits, "_" or "-" (1-64)');
-    }
+    const cluster = requireCluster(values.cluster);
     const timing = timingFromFlags(values.timing, {});
     const watchMs = values.for === undefined ? timing.leaseTtlMs : durationMs(values.for);
     if (watchMs === null || watchMs <= 0) {
@@ -92,7 +90,7 @@ export async function check(argv: readonly string[]): Promise<number> {
     observer = await ClusterObserver.open({
       servers: typeof servers === 'string' ? [servers] : [...servers],
       connection,
-      cluster: values.cluster,
+      cluster: cluster,
       leaseTtlMs: timing.leaseTtlMs,
       auditFromNow: true,
       now: () => Date.now(),
@@ -112,7 +110,7 @@ export async function check(argv: readonly string[]): Promise<number> {
       },
     });
     console.error(
-      `aether check: watching cluster ${values.cluster} ${values.follow === true ? 'until a signal' : `for ${watchMs} ms`}`,
+      `aether check: watching cluster ${cluster} ${values.follow === true ? 'until a signal' : `for ${watchMs} ms`}`,
     );
     const until = Date.now() + watchMs;
     while (!stop.signal.aborted && (values.follow === true || Date.now() < until)) {
@@ -126,9 +124,7 @@ export async function check(argv: readonly string[]): Promise<number> {
     process.off('SIGTERM', onSignal);
     const c = held.checker;
     if (c === null) {
-      console.error(
-        `aether check: no topology of cluster "${values.cluster}" on this NATS (no node has run)`,
-      );
+      console.error(`aether check: no topology of cluster "${cluster}" on this NATS (no node has run)`);
       return 1;
     }
     const violations = c.finish(Date.now());

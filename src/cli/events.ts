@@ -7,7 +7,6 @@ import { DeliverPolicy, jetstream, jetstreamManager, type OrderedConsumerOptions
 import type { NatsConnection } from '@nats-io/transport-node';
 import { connectNats } from '../adapters/nats/connect.js';
 import { DOMAIN_EVENT_TYPES, type DomainEvent, parseDomainEvent } from '../domain/events.js';
-import { isNodeId } from '../domain/values.js';
 import { names } from '../protocol/names.js';
 import { settleWithin } from './exit.js';
 import {
@@ -16,6 +15,7 @@ import {
   NATS_FLAGS,
   NATS_FLAGS_HELP,
   natsTransportOptions,
+  requireCluster,
   UsageError,
 } from './flags.js';
 import { followStream } from './follow-stream.js';
@@ -132,11 +132,7 @@ export async function events(argv: readonly string[]): Promise<number> {
       console.log(HELP);
       return 0;
     }
-    if (values.cluster === undefined) throw new UsageError('--cluster is required');
-    if (!isNodeId(values.cluster))
-      throw new UsageError(
-        `--cluster: letters, digits, "_" or "-" (1-64), got ${JSON.stringify(values.cluster)}`,
-      );
+    const cluster = requireCluster(values.cluster);
     const follow = values.follow === true;
     const since = parseSince(values.since ?? (follow ? 'new' : 'all'), Date.now());
     const types = values.type?.split(',').map((t) => t.trim()) ?? [];
@@ -147,14 +143,14 @@ export async function events(argv: readonly string[]): Promise<number> {
         );
     }
     const connOpts = await natsTransportOptions(values);
-    const n = names(values.cluster);
+    const n = names(cluster);
 
-    nc = await connectNats({ name: `aether-events-${values.cluster}`, ...connOpts }, 'aether events');
+    nc = await connectNats({ name: `aether-events-${cluster}`, ...connOpts }, 'aether events');
     const jsm = await jetstreamManager(nc, { timeout: 2_000 });
     const info = await jsm.streams.info(n.auditStream).catch((err: unknown) => {
       if (err instanceof Error && /stream not found/i.test(err.message)) {
         throw new Error(
-          `no audit stream "${n.auditStream}": no node of cluster "${values.cluster}" has run on this NATS`,
+          `no audit stream "${n.auditStream}": no node of cluster "${cluster}" has run on this NATS`,
         );
       }
       throw err;

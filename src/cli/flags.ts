@@ -9,6 +9,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { NatsTransportOptions } from '../adapters/nats/nats-transport.js';
 import { DEFAULT_TIMING, type TimingConfig } from '../config.js';
+import { isNodeId } from '../domain/values.js';
 
 /** Thrown when a command line is wrong: the message names the flag; the command exits with code 2. */
 export class UsageError extends Error {
@@ -235,4 +236,13 @@ export function parsePositiveInt(flag: string, raw: string | undefined): number 
 /** Whether an error is one of `parseArgs`'s own (unknown flag, missing value). */
 export function isParseArgsError(err: unknown): err is TypeError {
   return err instanceof TypeError && String((err as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS');
+}
+
+/** The `--cluster` flag: required, and a name NATS subjects and buckets can carry. @throws UsageError. */
+export function requireCluster(value: string | undefined): string {
+  if (value === undefined) throw new UsageError('--cluster is required');
+  if (!isNodeId(value)) {
+    throw new UsageError(`--cluster: letters, digits, "_" or "-" (1-64), got ${JSON.stringify(value)}`);
+  }
+  return value;
 }

@@ -3,14 +3,13 @@
  * as a nats-server `authorization` block, or as JSON for tooling.
  */
 import { parseArgs } from 'node:util';
-import { isNodeId } from '../domain/values.js';
 import {
   authorizationConf,
   defaultUsers,
   NATS_ROLES,
   natsPermissions,
 } from '../protocol/nats-permissions.js';
-import { UsageError } from './flags.js';
+import { requireCluster, UsageError } from './flags.js';
 
 const HELP = `usage: aether nats-config --cluster NAME [--format conf|json]
 
@@ -43,10 +42,7 @@ export async function natsConfig(argv: readonly string[]): Promise<number> {
     console.log(HELP);
     return 0;
   }
-  const cluster = values.cluster;
-  if (cluster === undefined) throw new UsageError('--cluster is required');
-  if (!isNodeId(cluster))
-    throw new UsageError(`--cluster: letters, digits, "_" or "-" (1-64), got ${JSON.stringify(cluster)}`);
+  const cluster = requireCluster(values.cluster);
   const format = values.format ?? 'conf';
   if (format === 'conf') {
     process.stdout.write(authorizationConf(cluster));
