@@ -17,7 +17,6 @@ import {
   type CommandReply,
   decodeCommandReply,
   decodeDomainEvent,
-  decodeLease,
   decodeTopology,
   encode,
 } from '../protocol/codec.js';
@@ -25,6 +24,7 @@ import type { OperatorCommand } from '../protocol/messages.js';
 import { names } from '../protocol/names.js';
 import { LEASE_KEY } from '../runtime/lease-store.js';
 import { TOPOLOGY_KEY } from '../runtime/topology-store.js';
+import { leaseTap, readAuditFrom } from '../sim/history-taps.js';
 
 /** The operator's name on the leader subject. */
 const OPERATOR = 'chaos-operator';
@@ -56,7 +56,6 @@ export class ClusterObserver {
   #auditNext = 1;
   #reading: Promise<void> | null = null;
   #lastRevision = 0;
-  #leaseTerm = 0;
   #requests = 0;
   /** Topology commits the watch skipped (overwritten before delivery). */
   gaps = 0;
@@ -105,22 +104,7 @@ export class ClusterObserver {
     };
     this.#unsubscribe.push(await this.#conn.bus.subscribe(n.events, (m) => onBus(m.data)));
     this.#unsubscribe.push(await this.#conn.bus.subscribe(n.renewals, (m) => onBus(m.data)));
-    this.#unsubscribe.push(
-      await lease.watch(
-        LEASE_KEY,
-        (c) => {
-          if (c.op === 'delete' || c.value === null) {
-            o.feed({ kind: 'lease', at: o.now(), holder: null, term: this.#leaseTerm });
-            return;
-          }
-          const d = decodeLease(c.value, c.revision);
-          if (!d.ok || d.value.term === this.#leaseTerm) return;
-          this.#leaseTerm = d.value.term;
-          o.feed({ kind: 'lease', at: o.now(), holder: d.value.holder, term: d.value.term });
-        },
-        { includeCurrent: true },
-      ),
-    );
+    this.#unsubscribe.push(await lease.watch(LEASE_KEY, leaseTap(o.feed, o.now), { includeCurrent: true }));
     this.#unsubscribe.push(
       await topology.watch(
         TOPOLOGY_KEY,
@@ -157,12 +141,8 @@ export class ClusterObserver {
   }
 
   async #readAudit(): Promise<void> {
-    const messages: { seq: number; storedAt: number; event: DomainEvent | null }[] = [];
-    for await (const m of this.#audit.read(this.#auditNext)) {
-      const d = decodeDomainEvent(m.data);
-      messages.push({ seq: m.seq, storedAt: m.at, event: d.ok ? d.value : null });
-      this.#auditNext = m.seq + 1;
-    }
+    const { messages, next } = await readAuditFrom(this.#audit, this.#auditNext);
+    this.#auditNext = next;
     if (messages.length > 0) this.#o.feed({ kind: 'audit', at: this.#o.now(), messages });
   }
 

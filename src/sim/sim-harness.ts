@@ -23,19 +23,14 @@ import type { NodeId, NodeStatus, ShardId } from '../domain/values.js';
 import type { AuditLog } from '../ports/bus.js';
 import type { KvEntry } from '../ports/kv.js';
 import { SimulatedClock } from '../ports/simulated-clock.js';
-import {
-  decodeDomainEvent,
-  decodeHandoff,
-  decodeHandoffReply,
-  decodeLease,
-  decodeTopology,
-} from '../protocol/codec.js';
+import { decodeHandoff, decodeHandoffReply, decodeTopology } from '../protocol/codec.js';
 import { names } from '../protocol/names.js';
 import { type ClusterNode, createClusterNode } from '../runtime/cluster-node.js';
 import { LEASE_KEY } from '../runtime/lease-store.js';
 import { TOPOLOGY_KEY } from '../runtime/topology-store.js';
 import { type DEFAULT_FORGERIES, Forger, type ForgeryKind } from './forger.js';
 import type { ActionOptions, Harness, ObservedEvent } from './harness.js';
+import { leaseTap, readAuditFrom } from './history-taps.js';
 import { PausableClock, PausableTransport, PauseGate } from './pause.js';
 import { Rng } from './random.js';
 
@@ -523,12 +518,8 @@ export class SimHarness implements Harness {
   async readAudit(): Promise<void> {
     const audit = this.#audit;
     if (audit === null) return;
-    const messages: { seq: number; storedAt: number; event: DomainEvent | null }[] = [];
-    for await (const m of audit.read(this.#auditNext)) {
-      const d = decodeDomainEvent(m.data);
-      messages.push({ seq: m.seq, storedAt: m.at, event: d.ok ? d.value : null });
-      this.#auditNext = m.seq + 1;
-    }
+    const { messages, next } = await readAuditFrom(audit, this.#auditNext);
+    this.#auditNext = next;
     this.#feed({ kind: 'audit', at: this.now(), messages });
   }
 
@@ -719,21 +710,16 @@ export class SimHarness implements Harness {
       conn.auditLog(n.auditStream, n.events),
     ]);
     this.#audit = audit;
-    let lastTerm = 0;
     this.#unwatch.push(
       await lease.watch(
         LEASE_KEY,
-        (c) => {
-          if (c.op === 'delete' || c.value === null) {
-            this.#feed({ kind: 'lease', at: this.now(), holder: null, term: lastTerm });
-            return;
-          }
-          this.#leaseWrittenAt = this.now();
-          const d = decodeLease(c.value, c.revision);
-          if (!d.ok || d.value.term === lastTerm) return;
-          lastTerm = d.value.term;
-          this.#feed({ kind: 'lease', at: this.now(), holder: d.value.holder, term: d.value.term });
-        },
+        leaseTap(
+          (e) => this.#feed(e),
+          () => this.now(),
+          () => {
+            this.#leaseWrittenAt = this.now();
+          },
+        ),
         { includeCurrent: true },
       ),
     );
